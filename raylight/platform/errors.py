@@ -1,0 +1,13 @@
+"""User-facing errors: the CLI prints them as one line and exits non-zero, never a traceback."""
+
+
+class RaylightError(Exception):
+    """Bad input from the user (config, file, checkpoint, CLI argument)."""
+
+
+class ConfigError(RaylightError):
+    """A config key is unknown, mistyped or out of range."""
+
+
+class CheckpointError(RaylightError):
+    """A checkpoint is missing, unreadable or does not fit the model."""
