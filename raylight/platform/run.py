@@ -8,7 +8,6 @@ failed run says exactly what it ran.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -87,7 +86,10 @@ def _train_rl(cfg: ExperimentConfig, spec: AlgorithmSpec, run_dir: Path, ckpt_pa
     evaluation = EvaluationCallback(cfg, run_dir)
     checkpoints = PeriodicCheckpoint(run_dir / "checkpoints", cfg.checkpoint.every_iterations, cfg.checkpoint.keep_last)
     logger = build_logger(cfg, run_dir)
-    trainer = build_trainer(cfg, run_dir, [evaluation, checkpoints], logger)
+    # RL data is one endless stream cut by env steps, so a run is one Lightning epoch; a resumed run
+    # gets one more epoch than its checkpoint had finished.
+    max_epochs = _completed_epochs(ckpt_path) + 1 if ckpt_path else 1
+    trainer = build_trainer(cfg, run_dir, [evaluation, checkpoints], logger, max_epochs=max_epochs)
     t0 = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
@@ -105,6 +107,13 @@ def _train_rl(cfg: ExperimentConfig, spec: AlgorithmSpec, run_dir: Path, ckpt_pa
         "eval_return_std": last.get("return_std"),
         "reached": evaluation.reached,
         "stale_batches_dropped": datamodule.dataset.dropped_stale,
-        "pid": os.getpid(),
     }
     return RunResult(run_dir, run_dir / "checkpoints" / "last.ckpt", metrics)
+
+
+def _completed_epochs(ckpt_path: Path) -> int:
+    loops = load_checkpoint_file(ckpt_path).get("loops", {})
+    try:
+        return int(loops["fit_loop"]["epoch_progress"]["current"]["completed"])
+    except (KeyError, TypeError):
+        return 0

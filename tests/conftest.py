@@ -1,0 +1,41 @@
+"""Shared fixtures: one real local Ray instance per test session (num_cpus=2), W&B offline in tmp."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before anything imports wandb or ray: offline tracking, explicit auth mode (shared/PITFALLS.md).
+_WANDB_DIR = tempfile.mkdtemp(prefix="raylight-wandb-")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_DIR", _WANDB_DIR)
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """A real local Ray instance shared by every test that needs one."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=200 * 1024 * 1024,
+            runtime_env={"env_vars": {k: os.environ[k] for k in ("WANDB_MODE", "WANDB_DIR", "PYTHONPATH", "RAY_AUTH_MODE")}},
+            logging_level="WARNING",
+        )
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture()
+def run_root(tmp_path: Path) -> str:
+    return str(tmp_path / "runs")
