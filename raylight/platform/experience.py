@@ -9,6 +9,7 @@ on-policy algorithms never do, and drop any batch produced by an older policy ve
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,10 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from raylight.platform.rl_module import RLModule
 from raylight.platform.rollout import PendingSample, RolloutBatch, RolloutGroup
+
+
+# Our __len__ is an exact upper bound and the loader never uses worker processes.
+warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
 
 
 class ExperienceDataset(IterableDataset):

@@ -89,6 +89,8 @@ class RolloutWorker:
     def act(self, obs: np.ndarray, explore: dict[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Policy actions for a batch of observations; random actions if explore['random'] or no policy."""
         if self.actor is None or explore.get("random", False):
+            if len(obs) == self.num_envs:
+                return np.asarray(self.env.action_space.sample()), {}
             return np.stack([self.env.single_action_space.sample() for _ in range(len(obs))]), {}
         params = {k: v for k, v in explore.items() if k != "random"}
         actions, extras = self.actor.act(torch.as_tensor(obs), **params)
@@ -131,11 +133,11 @@ class RolloutWorker:
             truncated[t] = trunc
             self._ep_return += reward
             self._ep_length += 1
-            for i in np.flatnonzero(done):
-                ep_returns.append(float(self._ep_return[i]))
-                ep_lengths.append(int(self._ep_length[i]))
-                self._ep_return[i] = 0.0
-                self._ep_length[i] = 0
+            if done.any():
+                ep_returns.extend(self._ep_return[done].tolist())
+                ep_lengths.extend(self._ep_length[done].tolist())
+                self._ep_return[done] = 0.0
+                self._ep_length[done] = 0
             self.obs = next_obs
         assert act_bufs is not None
         return RolloutBatch(

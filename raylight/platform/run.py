@@ -20,8 +20,8 @@ from raylight.platform.callbacks import EvaluationCallback, PeriodicCheckpoint
 from raylight.platform.checkpoints import find_checkpoint, load_checkpoint_file
 from raylight.platform.cluster import init_ray
 from raylight.platform.config import ExperimentConfig, save_config
-from raylight.platform.envs import single_spaces
-from raylight.platform.errors import CheckpointError
+from raylight.platform.envs import resolve_env_id, single_spaces
+from raylight.platform.errors import CheckpointError, ConfigError
 from raylight.platform.experience import RolloutDataModule
 from raylight.platform.registry import AlgorithmSpec, get_algorithm
 from raylight.platform.rollout import RolloutGroup
@@ -55,6 +55,8 @@ def train(cfg: ExperimentConfig, resume_from: str | Path | None = None) -> RunRe
     """Run one experiment end to end and write ``summary.json`` into its run dir."""
     spec = get_algorithm(cfg.algo)
     ckpt_path = _check_resume(cfg, resume_from) if resume_from is not None else None
+    if spec.kind == "rl":
+        _check_rl_config(cfg)  # fail before anything is written
     run_dir = create_run_dir(cfg)
     save_config(cfg, run_dir / "config.yaml")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -74,6 +76,12 @@ def _check_resume(cfg: ExperimentConfig, resume_from: str | Path) -> Path:
     if saved.get("algo") != cfg.algo:
         raise CheckpointError(f"{path}: checkpoint is for algo {saved.get('algo')!r}, config says {cfg.algo!r}")
     return path
+
+
+def _check_rl_config(cfg: ExperimentConfig) -> None:
+    if cfg.trainer.num_workers > 1:
+        raise ConfigError("trainer.num_workers: RL learners run as one process; scale sampling with rollout.num_workers")
+    resolve_env_id(cfg.env.id)
 
 
 def _train_rl(cfg: ExperimentConfig, spec: AlgorithmSpec, run_dir: Path, ckpt_path: Path | None) -> RunResult:

@@ -1,0 +1,122 @@
+"""Shard readers to a LightningModule: an IterableDataset with bounded prefetch and a per-rank split.
+
+Each epoch the dataset walks the rank's epoch plan (``plan_epoch``), interleaving its readers
+round-robin and keeping at most ``data.prefetch`` requests in flight per reader, so with remote
+readers the next batches are augmented and serialized while the learner trains on this one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, IterableDataset
+
+from raylight.platform.config import DataConfig
+from raylight.platform.shards import ShardBatch, ShardGroup, plan_epoch, shard_sizes, shards_for_rank, split_among_readers
+
+
+def rank_plan(cfg: DataConfig, num_samples: int, rank: int, world_size: int) -> list[list[int]]:
+    """This rank's batch sizes per reader for one epoch (the same for every epoch)."""
+    sizes = shard_sizes(num_samples, cfg.num_shards)
+    per_rank = [
+        [sum(sizes[s] for s in ids) for ids in split_among_readers(shards_for_rank(cfg.num_shards, r, world_size), cfg.num_readers)]
+        for r in range(world_size)
+    ]
+    return plan_epoch(per_rank, cfg.batch_size)[rank]
+
+
+def interleave(plan: list[list[int]]) -> list[tuple[int, int, int]]:
+    """(reader, start, stop) requests in round-robin reader order."""
+    per_reader = []
+    for sizes in plan:
+        starts = [0]
+        for n in sizes:
+            starts.append(starts[-1] + n)
+        per_reader.append([(a, b) for a, b in zip(starts[:-1], starts[1:])])
+    out = []
+    for k in range(max((len(r) for r in per_reader), default=0)):
+        out += [(j, *r[k]) for j, r in enumerate(per_reader) if k < len(r)]
+    return out
+
+
+class ShardIterableDataset(IterableDataset):
+    """Yields tensor ``ShardBatch``es for one epoch of this rank's shards; ``len`` = steps per epoch."""
+
+    def __init__(self, group: ShardGroup, plan: list[list[int]], prefetch: int, epoch_fn: Callable[[], int] | None = None) -> None:
+        super().__init__()
+        self.group = group
+        self.requests = interleave(plan)
+        self.prefetch = prefetch
+        self.epoch_fn = epoch_fn
+        self._epochs_started = 0
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def __iter__(self) -> Iterator[ShardBatch]:
+        epoch = self.epoch_fn() if self.epoch_fn is not None else self._epochs_started
+        self._epochs_started += 1
+        todo = iter(self.requests)
+        pending: deque = deque()
+        limit = self.prefetch * self.group.num_readers if self.group.remote else 1
+        for reader, start, stop in todo:
+            pending.append(self.group.request(reader, epoch, start, stop))
+            if len(pending) >= limit:
+                break
+        while pending:
+            batch = self.group.collect(pending.popleft())
+            nxt = next(todo, None)
+            if nxt is not None:  # refill before handing the batch over: readers keep working meanwhile
+                pending.append(self.group.request(nxt[0], epoch, nxt[1], nxt[2]))
+            yield batch.to_tensors()
+
+
+class ShardDataModule(pl.LightningDataModule):
+    """Owns one rank's shard readers for a run; the reshuffle epoch follows the trainer's epoch.
+
+    ``rank``/``world_size`` default to the trainer's (``global_rank``, ``world_size``) at ``setup``,
+    so plain Lightning DDP works as well as Ray Train, which passes them explicitly.
+    """
+
+    def __init__(
+        self, cfg: DataConfig, split: str, seed: int, num_samples: int, rank: int | None = None, world_size: int | None = None
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.split = split
+        self.seed = seed
+        self.num_samples = num_samples
+        self.rank = rank
+        self.world_size = world_size
+        self.group: ShardGroup | None = None
+
+    @property
+    def plan(self) -> list[list[int]]:
+        return rank_plan(self.cfg, self.num_samples, self.rank or 0, self.world_size or 1)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return sum(len(r) for r in self.plan)
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def setup(self, stage: str) -> None:
+        if self.rank is None or self.world_size is None:
+            self.rank = self.trainer.global_rank if self.trainer is not None else 0
+            self.world_size = self.trainer.world_size if self.trainer is not None else 1
+        if self.group is None:
+            self.group = ShardGroup(self.cfg, self.split, self.seed, self.rank, self.world_size)
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.group is not None, "setup() runs before train_dataloader()"
+        dataset = ShardIterableDataset(self.group, self.plan, self.cfg.prefetch, self._epoch)
+        # batch_size=None: readers already batch; num_workers=0: readers are the parallel workers.
+        return DataLoader(dataset, batch_size=None, num_workers=0)
+
+    def teardown(self, stage: str) -> None:
+        if self.group is not None:
+            self.group.close()
+            self.group = None
