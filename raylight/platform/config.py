@@ -227,16 +227,28 @@ def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
+def _field_rows(prefix: str, model: type[BaseModel]) -> list[str]:
+    rows = []
+    for key, sub in model.model_fields.items():
+        default = sub.default_factory() if sub.default_factory else sub.default
+        rows.append(f"| `{prefix}.{key}` | `{default!r}` | {sub.description or ''} |")
+    return rows
+
+
 def describe_schema() -> str:
-    """Markdown table of every section key with its default and doc line (for the README)."""
+    """Markdown tables of every config key with its default and doc line (the README's reference)."""
+    from raylight.platform.registry import algorithm_names, get_algorithm
+
     lines = ["| key | default | meaning |", "|---|---|---|"]
     for section_name, field in ExperimentConfig.model_fields.items():
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, Section):
-            for key, sub in ann.model_fields.items():
-                default = sub.default_factory() if sub.default_factory else sub.default
-                lines.append(f"| `{section_name}.{key}` | `{default!r}` | {sub.description or ''} |")
-        else:
+            lines += _field_rows(section_name, ann)
+        elif section_name != "agent":
             default = "(required)" if field.is_required() else repr(field.default_factory() if field.default_factory else field.default)
             lines.append(f"| `{section_name}` | `{default}` | {field.description or ''} |")
+    for name in algorithm_names():
+        spec = get_algorithm(name)
+        lines += ["", f"`agent` keys for `algo: {name}` ({spec.kind})", "", "| key | default | meaning |", "|---|---|---|"]
+        lines += _field_rows("agent", spec.config_cls)
     return "\n".join(lines)
