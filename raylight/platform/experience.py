@@ -19,7 +19,6 @@ from torch.utils.data import DataLoader, IterableDataset
 from raylight.platform.rl_module import RLModule
 from raylight.platform.rollout import PendingSample, RolloutBatch, RolloutGroup
 
-
 # Our __len__ is an exact upper bound and the loader never uses worker processes.
 warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
 

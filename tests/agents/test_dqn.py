@@ -36,7 +36,6 @@ def test_checkpoint_round_trip_restores_the_same_greedy_policy(run_root: str) ->
     agent = load_agent(result.checkpoint)
     ckpt = torch.load(result.checkpoint, weights_only=True)
     obs = torch.as_tensor(np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32))
-    expected = torch.nn.Module.__call__  # noqa: F841 - readability: compare against the raw state dict below
     q_from_ckpt = {k.removeprefix("q_net."): v for k, v in ckpt["state_dict"].items() if k.startswith("q_net.")}
     fresh = agent.build_actor(agent.cfg.agent, agent.obs_space, agent.act_space)
     fresh.load_state_dict(q_from_ckpt)
