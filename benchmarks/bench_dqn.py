@@ -22,7 +22,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine_line, markdown_table, median, quiet_environment, ratio, write_result  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS,
+    machine_line,
+    markdown_table,
+    median,
+    quiet_environment,
+    ratio,
+    write_result,
+)
 
 ZOO_DQN_CARTPOLE = dict(  # rl-zoo3 hyperparams/dqn.yml, CartPole-v1
     learning_rate=2.3e-3,

@@ -78,12 +78,16 @@ def record_video(actor: nn.Module, env_cfg: EnvConfig, episodes: int, seed: int,
     for wrap in standard_wrappers(env_cfg):
         env = wrap(env)
     env = gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, disable_logger=True)
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + EVAL_SEED_OFFSET + ep)
-        done = False
-        while not done:
-            action, _ = actor.act(torch.as_tensor(obs)[None], deterministic=True)
-            obs, _, term, trunc, _ = env.step(to_env_actions(action.numpy()[0], env.action_space, env_cfg.clip_actions))
-            done = term or trunc
-    env.close()
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + EVAL_SEED_OFFSET + ep)
+            done = False
+            while not done:
+                action, _ = actor.act(torch.as_tensor(obs)[None], deterministic=True)
+                obs, _, term, trunc, _ = env.step(to_env_actions(action.numpy()[0], env.action_space, env_cfg.clip_actions))
+                done = term or trunc
+    except gym.error.DependencyNotInstalled as exc:
+        raise RaylightError(f"--video: {env_cfg.id} cannot render here ({str(exc).splitlines()[0]})") from None
+    finally:
+        env.close()
     return sorted(video_dir.glob("*.mp4"))

@@ -69,3 +69,13 @@ def test_train_then_evaluate_and_bad_checkpoints(capsys, run_root, tmp_path) -> 
 def test_schema_command_prints_the_reference(capsys) -> None:
     assert main(["schema"]) == 0
     assert "`rollout.num_workers`" in capsys.readouterr().out
+
+
+def test_evaluate_records_videos(capsys, run_root, tmp_path) -> None:
+    pytest.importorskip("moviepy")
+    pytest.importorskip("pygame")
+    assert main(["train", CARTPOLE, f"run_root={run_root}", *FAST, "trainer.total_env_steps=512"]) == 0
+    run_dir = next(Path(run_root).iterdir())
+    assert main(["evaluate", str(run_dir), "--episodes", "1", "--video", str(tmp_path / "videos")]) == 0
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
