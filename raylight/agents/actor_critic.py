@@ -105,3 +105,25 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
     """1 - Var[returns - values] / Var[returns]: 1 is a perfect critic, <= 0 no better than a constant."""
     var = returns.var()
     return float("nan") if var == 0 else float(1.0 - (returns - values).var() / var)
+
+
+def actor_critic_loss(
+    policy: ActorCritic,
+    b_obs: torch.Tensor,
+    b_actions: torch.Tensor,
+    b_advantages: torch.Tensor,
+    b_returns: torch.Tensor,
+    vf_coef: float,
+    ent_coef: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Vanilla policy-gradient loss with a learned baseline (A2C, REINFORCE): all inputs flat (B, ...).
+
+    L = -A * log pi(a|s) + vf_coef * (R - V(s))^2 - ent_coef * H[pi(.|s)]
+    """
+    dist, newvalue = policy(b_obs)
+    logprob = dist.log_prob(b_actions)
+    pg_loss = -(b_advantages * logprob).mean()
+    v_loss = (b_returns - newvalue).pow(2).mean()
+    entropy = dist.entropy().mean()
+    loss = pg_loss + vf_coef * v_loss - ent_coef * entropy
+    return loss, {"pg_loss": pg_loss.detach(), "v_loss": v_loss.detach(), "entropy": entropy.detach()}

@@ -129,11 +129,7 @@ class DQN(RLModule):
             td_error = target - q
             elementwise = F.smooth_l1_loss(q, target, reduction="none") if self.hp.loss == "huber" else td_error.pow(2)
             loss = (mb.weights * elementwise).mean()
-            opt.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            if self.hp.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(self.q_net.parameters(), self.hp.max_grad_norm)
-            opt.step()
+            self.optimizer_step(opt, loss, self.q_net.parameters(), self.hp.max_grad_norm)
             self.replay.update_priorities(mb.indices.cpu().numpy(), td_error.detach().cpu().numpy())
             self._update_target()
             losses.append(loss.detach())

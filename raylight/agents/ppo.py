@@ -144,11 +144,7 @@ class PPO(RLModule):
                 entropy = dist.entropy().mean()
                 loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
 
-                opt.zero_grad(set_to_none=True)
-                self.manual_backward(loss)
-                if hp.max_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm)
-                opt.step()
+                self.optimizer_step(opt, loss, self.policy.parameters(), self.hp.max_grad_norm)
 
                 stats["pg_loss"].append(pg_loss.detach())
                 stats["v_loss"].append(v_loss.detach())

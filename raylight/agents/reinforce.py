@@ -25,6 +25,7 @@ from raylight.agents.actor_critic import (
     ActorCritic,
     OnPolicyRollout,
     PolicyNetConfig,
+    actor_critic_loss,
     bootstrap_values,
     collate_rollouts,
     explained_variance,
@@ -86,25 +87,16 @@ class Reinforce(RLModule):
             b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std() + 1e-8)
 
         # 2. One step: policy gradient with baseline + baseline regression.
-        dist, newvalue = self.policy(batch.obs.flatten(0, 1))
-        logprob = dist.log_prob(batch.actions.flatten(0, 1))
-        pg_loss = -(b_advantages * logprob).mean()
-        v_loss = (b_returns - newvalue).pow(2).mean()
-        entropy = dist.entropy().mean()
-        loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
+        loss, stats = actor_critic_loss(
+            self.policy, batch.obs.flatten(0, 1), batch.actions.flatten(0, 1), b_advantages, b_returns, hp.vf_coef, hp.ent_coef
+        )
 
-        opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        if hp.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm)
-        opt.step()
+        self.optimizer_step(opt, loss, self.policy.parameters(), self.hp.max_grad_norm)
 
         self.policy_version += 1
         self.log_iteration(
             {
-                "train/pg_loss": float(pg_loss.detach()),
-                "train/v_loss": float(v_loss.detach()),
-                "train/entropy": float(entropy.detach()),
+                **{f"train/{k}": float(v) for k, v in stats.items()},
                 "train/explained_variance": explained_variance(batch.values.flatten(0, 1), b_returns),
             }
         )

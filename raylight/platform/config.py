@@ -54,6 +54,9 @@ class TrainerConfig(Section):
     precision: Literal["32-true", "16-mixed", "bf16-mixed"] = Field("32-true", description="Lightning precision.")
     gradient_clip_norm: float | None = Field(None, gt=0, description="Pretraining: clip gradient norm (RL agents clip in their own config).")
     progress_bar: bool = Field(True, description="Show the progress bar (env steps, episodes, return, steps/s).")
+    torch_threads: int | None = Field(
+        None, ge=1, description="Learner intra-op threads on CPU; None: 1 for RL (small nets, cores shared with rollout workers), torch's default otherwise."
+    )
 
 
 class TrackingConfig(Section):
@@ -95,7 +98,8 @@ class DataConfig(Section):
     cpus_per_reader: float = Field(0.5, ge=0, description="CPUs Ray reserves for each shard-reader actor.")
     num_shards: int = Field(4, ge=1, description="Shards the training split is cut into; each trainer worker owns a disjoint subset.")
     batch_size: int = Field(128, ge=1, description="Samples per training batch (per trainer worker).")
-    prefetch: int = Field(4, ge=1, description="Batch requests kept in flight per reader (bounded prefetch).")
+    prefetch: int = Field(4, ge=1, description="Requests kept in flight per reader (bounded prefetch).")
+    batches_per_request: int = Field(4, ge=1, description="Batches one request to a reader actor returns (fewer round trips).")
     shuffle: bool = Field(True, description="Reshuffle each reader's samples every epoch (seeded by seed and epoch).")
     augment: Literal["none", "noise", "simclr"] = Field(
         "none", description="Recipe applied in the readers: none | noise (denoising AE; clean target kept) | simclr (two augmented views)."

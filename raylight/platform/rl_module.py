@@ -117,6 +117,14 @@ class RLModule(pl.LightningModule):
             out["rollout/length_mean"] = float(np.mean(self.recent_lengths))
         return out
 
+    def optimizer_step(self, opt: Any, loss: torch.Tensor, params: Any, max_grad_norm: float | None) -> None:
+        """zero_grad -> backward (through Lightning, for precision plugins) -> optional norm clip -> step."""
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(params, max_grad_norm)
+        opt.step()
+
     def log_iteration(self, metrics: dict[str, float]) -> None:
         """Log once per Lightning step (not per minibatch): per-call logging costs ~2 ms."""
         metrics = {**self.rollout_metrics(), **metrics}

@@ -1,29 +1,18 @@
 """A2C: config, smoke runs (discrete and continuous) and a CartPole learning test."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from raylight.platform.config import load_config
 from raylight.platform.errors import ConfigError
 from raylight.platform.run import train
+from tests.helpers import quiet
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "a2c-cartpole.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def quiet(run_root: str) -> list[str]:
-    return ["tracking.backend=none", f"run_root={run_root}", "trainer.progress_bar=false", "checkpoint.every_iterations=1000"]
 
 
 def test_a2c_config_rejects_unknown_optimizer() -> None:

@@ -1,6 +1,5 @@
 """PPO: actor-critic network, rollout consistency, stale-batch safety, smoke runs and learning tests."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,22 +15,12 @@ from raylight.platform.errors import ConfigError
 from raylight.platform.experience import ExperienceDataset
 from raylight.platform.rollout import PendingSample, RolloutWorker
 from raylight.platform.run import train
+from tests.helpers import quiet
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PG_CONFIGS = ["ppo-cartpole", "ppo-acrobot", "ppo-pendulum", "a2c-cartpole", "reinforce-cartpole"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """RL-sized nets: one intra-op thread is faster, and far faster when the 2 cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def quiet(run_root: str) -> list[str]:
-    return ["tracking.backend=none", f"run_root={run_root}", "trainer.progress_bar=false", "checkpoint.every_iterations=1000"]
 
 
 @pytest.mark.parametrize("name", PG_CONFIGS)

@@ -1,28 +1,17 @@
 """REINFORCE with baseline: config, smoke runs and a CartPole learning test."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from raylight.platform.config import load_config
 from raylight.platform.run import train
+from tests.helpers import quiet
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "reinforce-cartpole.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def quiet(run_root: str) -> list[str]:
-    return ["tracking.backend=none", f"run_root={run_root}", "trainer.progress_bar=false", "checkpoint.every_iterations=1000"]
 
 
 def test_reinforce_smoke_run(run_root: str) -> None:
