@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from raylight.agents.distributions import Distribution, build_policy_head
-from raylight.agents.networks import _layer_init, build_torso
+from raylight.agents.networks import build_torso, layer_init
 from raylight.platform.rollout import RolloutBatch
 
 
@@ -39,7 +39,7 @@ class ActorCritic(nn.Module):
         self.torso = build_torso(obs_space, net.hidden)
         self.critic_torso = None if net.shared_torso else build_torso(obs_space, net.hidden)
         self.pi = build_policy_head(act_space, self.torso.out_dim, net.log_std_init)
-        self.v = _layer_init(nn.Linear(self.torso.out_dim, 1), gain=1.0)
+        self.v = layer_init(nn.Linear(self.torso.out_dim, 1), gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
         h = self.torso(obs)  # (B, F)

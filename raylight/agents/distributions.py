@@ -13,7 +13,7 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from raylight.agents.networks import _layer_init
+from raylight.agents.networks import layer_init
 from raylight.platform.errors import ConfigError
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -75,7 +75,7 @@ class CategoricalHead(nn.Module):
 
     def __init__(self, in_dim: int, n: int) -> None:
         super().__init__()
-        self.logits = _layer_init(nn.Linear(in_dim, n), gain=0.01)
+        self.logits = layer_init(nn.Linear(in_dim, n), gain=0.01)
 
     def forward(self, features: torch.Tensor) -> Categorical:
         return Categorical(self.logits(features))
@@ -86,7 +86,7 @@ class GaussianHead(nn.Module):
 
     def __init__(self, in_dim: int, dim: int, log_std_init: float) -> None:
         super().__init__()
-        self.mean = _layer_init(nn.Linear(in_dim, dim), gain=0.01)
+        self.mean = layer_init(nn.Linear(in_dim, dim), gain=0.01)
         self.log_std = nn.Parameter(torch.full((dim,), float(log_std_init)))
 
     def forward(self, features: torch.Tensor) -> DiagGaussian:

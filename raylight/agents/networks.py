@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from raylight.platform.errors import ConfigError
 
 
-def _layer_init(layer: nn.Linear | nn.Conv2d, gain: float = float(np.sqrt(2))) -> nn.Module:
+def layer_init(layer: nn.Linear | nn.Conv2d, gain: float = float(np.sqrt(2))) -> nn.Module:
     """Orthogonal init (CleanRL/SB3 default for RL torsos): stabler early learning than PyTorch's default."""
     nn.init.orthogonal_(layer.weight, gain)
     nn.init.zeros_(layer.bias)
@@ -29,7 +29,7 @@ class MLP(nn.Module):
         self.one_hot = one_hot
         layers: list[nn.Module] = []
         for width in hidden:
-            layers += [_layer_init(nn.Linear(in_dim, width)), nn.ReLU()]
+            layers += [layer_init(nn.Linear(in_dim, width)), nn.ReLU()]
             in_dim = width
         self.net = nn.Sequential(*layers)
         self.out_dim = in_dim
@@ -51,15 +51,15 @@ class NatureCNN(nn.Module):
         self.scale = scale
         c = obs_shape[-1] if channels_last else obs_shape[0]
         self.conv = nn.Sequential(
-            _layer_init(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
-            _layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
-            _layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
+            layer_init(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
             nn.Flatten(),
         )
         with torch.no_grad():
             dummy = torch.zeros(1, *obs_shape)
             n_flat = self.conv(self._to_nchw(dummy)).shape[1]
-        self.fc = nn.Sequential(_layer_init(nn.Linear(n_flat, features)), nn.ReLU())
+        self.fc = nn.Sequential(layer_init(nn.Linear(n_flat, features)), nn.ReLU())
         self.out_dim = features
 
     def _to_nchw(self, obs: torch.Tensor) -> torch.Tensor:
@@ -107,8 +107,8 @@ class QNetwork(nn.Module):
         self.torso = build_torso(obs_space, hidden)
         self.dueling = dueling
         self.n_actions = n_actions
-        self.advantage = _layer_init(nn.Linear(self.torso.out_dim, n_actions), gain=1.0)
-        self.value = _layer_init(nn.Linear(self.torso.out_dim, 1), gain=1.0) if dueling else None
+        self.advantage = layer_init(nn.Linear(self.torso.out_dim, n_actions), gain=1.0)
+        self.value = layer_init(nn.Linear(self.torso.out_dim, 1), gain=1.0) if dueling else None
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         h = self.torso(obs)  # (B, F)
