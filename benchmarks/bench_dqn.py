@@ -188,7 +188,7 @@ def throughput_benchmark(repeats: int, quick: bool) -> tuple[str, list[dict]]:
             base = median([plain_loop_steps_per_s(env_id, total_envs, steps_per_env, policy) for _ in range(repeats)])
             row = [env_id.split(":")[-1], policy, base]
             for workers in (0, 1, 2):
-                rate = median([raylight_steps_per_s(env_id, workers, total_envs, steps_per_env, policy, calls=4) for _ in range(repeats)])
+                rate = median([raylight_steps_per_s(env_id, workers, total_envs, steps_per_env, policy, calls=2) for _ in range(repeats)])
                 row += [rate, ratio(rate, base)]
                 records.append({"env": env_id, "policy": policy, "workers": workers, "rate": rate, "base": base})
             rows.append(row)

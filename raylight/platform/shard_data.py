@@ -14,7 +14,14 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, IterableDataset
 
 from raylight.platform.config import DataConfig
-from raylight.platform.shards import ShardBatch, ShardGroup, plan_epoch, shard_sizes, shards_for_rank, split_among_readers
+from raylight.platform.shards import (
+    ShardBatch,
+    ShardGroup,
+    plan_epoch,
+    shard_sizes,
+    shards_for_rank,
+    split_among_readers,
+)
 
 
 def rank_plan(cfg: DataConfig, num_samples: int, rank: int, world_size: int) -> list[list[int]]:
@@ -27,50 +34,75 @@ def rank_plan(cfg: DataConfig, num_samples: int, rank: int, world_size: int) -> 
     return plan_epoch(per_rank, cfg.batch_size)[rank]
 
 
-def interleave(plan: list[list[int]]) -> list[tuple[int, int, int]]:
-    """(reader, start, stop) requests in round-robin reader order."""
+Request = tuple[int, list[tuple[int, int]]]  # (reader, [(start, stop) of each batch])
+
+
+def interleave(plan: list[list[int]], chunk: int = 1) -> list[Request]:
+    """Requests of up to ``chunk`` consecutive batches of one reader, in round-robin reader order."""
     per_reader = []
     for sizes in plan:
         starts = [0]
         for n in sizes:
             starts.append(starts[-1] + n)
-        per_reader.append([(a, b) for a, b in zip(starts[:-1], starts[1:])])
-    out = []
+        ranges = list(zip(starts[:-1], starts[1:], strict=False))
+        per_reader.append([ranges[i : i + chunk] for i in range(0, len(ranges), chunk)])
+    out: list[Request] = []
     for k in range(max((len(r) for r in per_reader), default=0)):
-        out += [(j, *r[k]) for j, r in enumerate(per_reader) if k < len(r)]
+        out += [(j, r[k]) for j, r in enumerate(per_reader) if k < len(r)]
     return out
 
 
 class ShardIterableDataset(IterableDataset):
-    """Yields tensor ``ShardBatch``es for one epoch of this rank's shards; ``len`` = steps per epoch."""
+    """Yields tensor ``ShardBatch``es for one epoch of this rank's shards; ``len`` = steps per epoch.
 
-    def __init__(self, group: ShardGroup, plan: list[list[int]], prefetch: int, epoch_fn: Callable[[], int] | None = None) -> None:
+    With remote readers each request carries ``chunk`` batches (one round trip instead of several)
+    and, once an epoch's requests are all issued, the next epoch's first ones go out, so the
+    readers never idle at an epoch boundary.
+    """
+
+    def __init__(
+        self, group: ShardGroup, plan: list[list[int]], prefetch: int, epoch_fn: Callable[[], int] | None = None, chunk: int = 1
+    ) -> None:
         super().__init__()
         self.group = group
-        self.requests = interleave(plan)
+        self.requests = interleave(plan, chunk if group.remote else 1)
+        self.steps = sum(len(r) for r in plan)
         self.prefetch = prefetch
         self.epoch_fn = epoch_fn
         self._epochs_started = 0
+        self._carry: tuple[int, deque] | None = None  # (epoch, requests already in flight for it)
 
     def __len__(self) -> int:
-        return len(self.requests)
+        return self.steps
 
     def __iter__(self) -> Iterator[ShardBatch]:
         epoch = self.epoch_fn() if self.epoch_fn is not None else self._epochs_started
         self._epochs_started += 1
-        todo = iter(self.requests)
-        pending: deque = deque()
         limit = self.prefetch * self.group.num_readers if self.group.remote else 1
-        for reader, start, stop in todo:
-            pending.append(self.group.request(reader, epoch, start, stop))
+        pending: deque = deque()
+        if self._carry is not None and self._carry[0] == epoch:
+            pending = self._carry[1]
+        self._carry = None
+        todo = iter(self.requests[len(pending) :])
+        ahead = iter(self.requests) if self.group.remote else iter(())  # next epoch's, issued at the tail
+        carry: deque = deque()
+        for reader, ranges in todo:
             if len(pending) >= limit:
+                todo = iter([(reader, ranges), *todo])
                 break
+            pending.append(self.group.request(reader, epoch, ranges))
         while pending:
-            batch = self.group.collect(pending.popleft())
+            batches = self.group.collect(pending.popleft())
             nxt = next(todo, None)
-            if nxt is not None:  # refill before handing the batch over: readers keep working meanwhile
-                pending.append(self.group.request(nxt[0], epoch, nxt[1], nxt[2]))
-            yield batch.to_tensors()
+            if nxt is not None:  # refill before handing batches over: readers keep working meanwhile
+                pending.append(self.group.request(nxt[0], epoch, nxt[1]))
+            else:
+                nxt = next(ahead, None)
+                if nxt is not None:
+                    carry.append(self.group.request(nxt[0], epoch + 1, nxt[1]))
+            for batch in batches:
+                yield batch.to_tensors()
+        self._carry = (epoch + 1, carry) if carry else None
 
 
 class ShardDataModule(pl.LightningDataModule):
@@ -112,7 +144,7 @@ class ShardDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.group is not None, "setup() runs before train_dataloader()"
-        dataset = ShardIterableDataset(self.group, self.plan, self.cfg.prefetch, self._epoch)
+        dataset = ShardIterableDataset(self.group, self.plan, self.cfg.prefetch, self._epoch, self.cfg.batches_per_request)
         # batch_size=None: readers already batch; num_workers=0: readers are the parallel workers.
         return DataLoader(dataset, batch_size=None, num_workers=0)
 

@@ -78,7 +78,7 @@ def plan_epoch(sizes: list[list[int]], batch_size: int) -> list[list[list[int]]]
         while sum(counts[r]) < steps:
             j = max((j for j in range(len(rank)) if counts[r][j] < rank[j]), key=lambda j: rank[j] / max(counts[r][j], 1))
             counts[r][j] += 1
-    return [[[len(a) for a in np.array_split(np.empty(n), k)] if k else [] for n, k in zip(rank, cnt)] for rank, cnt in zip(sizes, counts)]
+    return [[[len(a) for a in np.array_split(np.empty(n), k)] if k else [] for n, k in zip(rank, cnt, strict=False)] for rank, cnt in zip(sizes, counts, strict=False)]
 
 
 def shard_sizes(num_samples: int, num_shards: int) -> list[int]:
@@ -121,6 +121,10 @@ class ShardReader:
             key = [self.seed, epoch, self.shard_ids[0] if self.shard_ids else 0]
             self._order = (epoch, np.random.default_rng(key).permutation(n) if self.shuffle else np.arange(n))
         return self._order[1]
+
+    def batches(self, epoch: int, ranges: list[tuple[int, int]]) -> list[ShardBatch]:
+        """Several batches in one call (one actor round trip for all of them)."""
+        return [self.batch(epoch, start, stop) for start, stop in ranges]
 
     def batch(self, epoch: int, start: int, stop: int) -> ShardBatch:
         """Samples [start, stop) of this epoch's order, augmented."""
@@ -165,13 +169,13 @@ class ShardGroup:
     def num_readers(self) -> int:
         return len(self.assignment)
 
-    def request(self, reader: int, epoch: int, start: int, stop: int) -> Any:
-        """An ObjectRef for remote readers, the batch itself for in-process ones."""
+    def request(self, reader: int, epoch: int, ranges: list[tuple[int, int]]) -> Any:
+        """An ObjectRef for remote readers, the batches themselves for in-process ones."""
         if self._actors:
-            return self._actors[reader].batch.remote(epoch, start, stop)
-        return self._local[reader].batch(epoch, start, stop)
+            return self._actors[reader].batches.remote(epoch, ranges)
+        return self._local[reader].batches(epoch, ranges)
 
-    def collect(self, handle: Any) -> ShardBatch:
+    def collect(self, handle: Any) -> list[ShardBatch]:
         if self._actors:
             import ray
 

@@ -38,7 +38,7 @@ def gather_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, int]:
         warnings.simplefilter("ignore", FutureWarning)
         parts = all_gather(padded)  # differentiable: backward returns each rank its rows' gradients
     rank = dist.get_rank()
-    return torch.cat([p[:n] for p, n in zip(parts, counts)], dim=0), sum(counts[:rank])
+    return torch.cat([p[:n] for p, n in zip(parts, counts, strict=False)], dim=0), sum(counts[:rank])
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float, gather: bool = False) -> torch.Tensor:

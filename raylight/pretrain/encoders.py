@@ -41,7 +41,7 @@ class MLPEncoder(nn.Module):
         super().__init__()
         self.in_shape = tuple(in_shape)
         dims = [math.prod(in_shape), *hidden, code_dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=False))
         self.acts = nn.ModuleList([*(nn.ReLU() for _ in hidden), _ACTIVATIONS[code_activation]()])
         self.out_dim = code_dim
         self.arch = {"type": "mlp", "in_shape": list(in_shape), "hidden": list(hidden), "code_dim": code_dim, "code_activation": code_activation}
@@ -153,7 +153,7 @@ class MLPDecoder(nn.Module):
         self.out_shape = tuple(out_shape)
         dims = [code_dim, *reversed(hidden), math.prod(out_shape)]
         layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
+        for a, b in zip(dims[:-1], dims[1:], strict=False):
             layers += [nn.Linear(a, b), nn.ReLU()]
         self.net = nn.Sequential(*layers[:-1])
 
@@ -173,7 +173,7 @@ class ConvDecoder(nn.Module):
         self.fc = nn.Linear(code_dim, math.prod(self.feature_shape))
         outs = [*reversed(channels[:-1]), c]
         ins = list(reversed(channels))
-        self.deconvs = nn.ModuleList(nn.ConvTranspose2d(a, b, 3, stride=2, padding=1, output_padding=1) for a, b in zip(ins, outs))
+        self.deconvs = nn.ModuleList(nn.ConvTranspose2d(a, b, 3, stride=2, padding=1, output_padding=1) for a, b in zip(ins, outs, strict=False))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.fc(z)).view(z.shape[0], *self.feature_shape)  # (B, c, h', w')

@@ -28,10 +28,10 @@ class _LocalReaders:
         self.readers = [ShardReader(cfg, "train", shard_ids, seed=0) for shard_ids in ids]
         self.num_readers = len(self.readers)
 
-    def request(self, reader: int, epoch: int, start: int, stop: int) -> ShardBatch:
-        return self.readers[reader].batch(epoch, start, stop)
+    def request(self, reader: int, epoch: int, ranges: list[tuple[int, int]]) -> list[ShardBatch]:
+        return self.readers[reader].batches(epoch, ranges)
 
-    def collect(self, handle: ShardBatch) -> ShardBatch:
+    def collect(self, handle: list[ShardBatch]) -> list[ShardBatch]:
         return handle
 
 
@@ -82,25 +82,31 @@ class _CountingGroup:
         self.in_flight = 0
         self.max_in_flight = 0
 
-    def request(self, reader: int, epoch: int, start: int, stop: int) -> Any:
+    def request(self, reader: int, epoch: int, ranges: list[tuple[int, int]]) -> Any:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        return ShardBatch(np.zeros((stop - start, 2), np.float32), np.zeros((stop - start, 2), np.float32), np.zeros(stop - start, np.int64), np.arange(start, stop))
+        z = np.zeros((0, 2), np.float32)
+        return [ShardBatch(z, z, np.zeros(0, np.int64), np.arange(a, b)) for a, b in ranges]
 
     def collect(self, handle: Any) -> Any:
         self.in_flight -= 1
         return handle
 
 
-def test_prefetch_is_bounded_per_reader() -> None:
+def test_prefetch_is_bounded_per_reader_and_crosses_epochs() -> None:
     group = _CountingGroup()
-    ds = ShardIterableDataset(group, [[10] * 8, [10] * 8], prefetch=3)  # type: ignore[arg-type]
-    assert sum(1 for _ in ds) == 16
+    ds = ShardIterableDataset(group, [[10] * 8, [10] * 9], prefetch=3, chunk=2)  # type: ignore[arg-type]
+    first = [b.indices.tolist() for b in ds]
+    assert len(first) == len(ds) == 17
     assert group.max_in_flight == 3 * 2
+    assert group.in_flight == 6  # the next epoch's first requests are already out
+    second = [b.indices.tolist() for b in ds]
+    assert second == first and group.max_in_flight == 6
 
 
-def test_interleave_round_robins_readers() -> None:
-    assert interleave([[2, 2], [3]]) == [(0, 0, 2), (1, 0, 3), (0, 2, 4)]
+def test_interleave_round_robins_readers_in_chunks() -> None:
+    assert interleave([[2, 2], [3]]) == [(0, [(0, 2)]), (1, [(0, 3)]), (0, [(2, 4)])]
+    assert interleave([[2, 2, 1], [3]], chunk=2) == [(0, [(0, 2), (2, 4)]), (1, [(0, 3)]), (0, [(4, 5)])]
 
 
 class _Recorder(pl.LightningModule):

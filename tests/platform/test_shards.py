@@ -7,7 +7,15 @@ import pytest
 
 from raylight.platform.config import DataConfig
 from raylight.platform.errors import ConfigError
-from raylight.platform.shards import ShardBatch, ShardGroup, ShardReader, plan_epoch, shard_bounds, shards_for_rank, split_among_readers
+from raylight.platform.shards import (
+    ShardBatch,
+    ShardGroup,
+    ShardReader,
+    plan_epoch,
+    shard_bounds,
+    shards_for_rank,
+    split_among_readers,
+)
 from raylight.pretrain.datasets import split_indices
 
 
@@ -40,8 +48,8 @@ def test_plan_epoch_equal_steps_and_exact_counts(sizes: list[list[int]], batch: 
     plan = plan_epoch(sizes, batch)
     steps = {sum(len(r) for r in rank) for rank in plan}
     assert len(steps) == 1  # every rank takes the same number of steps (DDP)
-    for rank_sizes, rank_plan in zip(sizes, plan):
-        for n, batches in zip(rank_sizes, rank_plan):
+    for rank_sizes, rank_plan in zip(sizes, plan, strict=False):
+        for n, batches in zip(rank_sizes, rank_plan, strict=False):
             assert sum(batches) == n and all(0 < b <= batch for b in batches)
 
 
@@ -79,7 +87,7 @@ def test_remote_readers_match_in_process_readers(ray_session: None) -> None:
     local = ShardGroup(cfg.model_copy(update={"num_readers": 0}), "train", seed=0)
     try:
         assert remote.remote and remote.num_readers == 2
-        got = remote.collect(remote.request(1, 0, 0, 10))
+        got, = remote.collect(remote.request(1, 0, [(0, 10)]))
         want = ShardReader(cfg, "train", remote.assignment[1], seed=0).batch(0, 0, 10)
         np.testing.assert_array_equal(got.inputs, want.inputs)
         assert local.num_readers == 1 and not local.remote

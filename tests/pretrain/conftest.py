@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FAST = ["trainer.progress_bar=false", "data.num_readers=0", "tracking.backend=csv"]
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: intra-op threads only contend on 2 shared cores
-    yield
-    torch.set_num_threads(before)
 
 
 def epoch_losses(run_dir: Path, key: str = "train/loss") -> list[float]:

@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from raylight.platform.errors import ConfigError
-from raylight.pretrain.encoders import ConvDecoder, EncoderConfig, GaussianEncoder, build_encoder, decoder_for, encoder_from_config
+from raylight.pretrain.encoders import (
+    ConvDecoder,
+    EncoderConfig,
+    GaussianEncoder,
+    build_encoder,
+    decoder_for,
+    encoder_from_config,
+)
 
 
 @pytest.mark.parametrize("kind,shape", [("mlp", (1, 8, 8)), ("conv", (1, 8, 8)), ("conv", (3, 7, 9)), ("mlp", (5,))])
