@@ -6,7 +6,7 @@ training image, then a linear head is trained on the labelled subset with the en
 scratch on the same labels, and logistic regression on raw pixels. Test accuracy, medians over seeds.
 
     python benchmarks/bench_pretrain.py [--quick]
-Writes benchmarks/results/bench_pretrain.md and bench_pretrain.png.
+Writes benchmarks/results/pretrain.md and pretrain.png.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import RESULTS, machine_line, write_result  # noqa: E402
 from raylight.platform.config import load_config  # noqa: E402
 from raylight.platform.run import train  # noqa: E402
 
@@ -124,10 +125,9 @@ def main() -> None:
         "",
     ]
     lines += [f"- {name}, {frac:.0%}: {', '.join(f'{v:.3f}' for v in results[(name, frac)])}" for name in rows for frac in FRACTIONS]
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_pretrain.md").write_text("\n".join(lines) + "\n")
-    plot(rows, med, out / "bench_pretrain.png")
+    lines.insert(2, machine_line() + "\n")
+    write_result("pretrain", "\n".join(lines))
+    plot(rows, med, RESULTS / "pretrain.png")
     print("\n".join(lines))
 
 

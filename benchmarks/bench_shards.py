@@ -7,7 +7,7 @@ path differs: (a) ``ShardDataModule`` with ``data.num_readers`` Ray actors (the 
 (actor start-up excluded; it is reported separately). Medians over repeats.
 
     python benchmarks/bench_shards.py [--quick]
-Writes benchmarks/results/bench_shards.md and bench_shards.png.
+Writes benchmarks/results/shards.md and shards.png.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 
+from benchmarks.common import RESULTS, machine_line, write_result  # noqa: E402
 from raylight.platform.config import load_config  # noqa: E402
 from raylight.platform.shard_data import ShardDataModule  # noqa: E402
 from raylight.platform.shards import ShardBatch  # noqa: E402
@@ -123,10 +124,9 @@ def main() -> None:
         med = statistics.median(rates[path])
         lines.append(f"| {path} | {med:,.0f} | {med / base:.0%} | {statistics.median(startups[path]):.2f} |")
     lines += ["", f"Goal: the Ray shard-actor path at >= 90% of the in-process rate: **{ratio:.0%}** ({'met' if ratio >= 0.9 else 'missed'})."]
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_shards.md").write_text("\n".join(lines) + "\n")
-    plot(rates, out / "bench_shards.png")
+    lines.insert(2, machine_line() + "\n")
+    write_result("shards", "\n".join(lines))
+    plot(rates, RESULTS / "shards.png")
     print("\n".join(lines))
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from raylight.platform.config import DataConfig
-from raylight.platform.errors import ConfigError
+from raylight.platform.errors import ConfigError, RaylightError
 
 
 class ShardBatch(NamedTuple):
@@ -149,6 +149,7 @@ class ShardGroup:
     def __init__(self, cfg: DataConfig, split: str, seed: int, rank: int = 0, world_size: int = 1) -> None:
         self.rank = rank
         self.world_size = world_size
+        self.timeout_s = cfg.reader_timeout_s
         self.assignment = split_among_readers(shards_for_rank(cfg.num_shards, rank, world_size), cfg.num_readers)
         self._local: list[ShardReader] = []
         self._actors: list[Any] = []
@@ -178,8 +179,14 @@ class ShardGroup:
     def collect(self, handle: Any) -> list[ShardBatch]:
         if self._actors:
             import ray
+            from ray.exceptions import GetTimeoutError
 
-            return ray.get(handle)
+            try:
+                return ray.get(handle, timeout=self.timeout_s)
+            except GetTimeoutError:
+                raise RaylightError(
+                    f"data.reader_timeout_s: a shard reader did not answer within {self.timeout_s:.0f} s (is the cluster short of CPUs?)"
+                ) from None
         return handle
 
     def close(self) -> None:
