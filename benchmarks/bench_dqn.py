@@ -29,6 +29,8 @@ from benchmarks.common import (  # noqa: E402
     median,
     quiet_environment,
     ratio,
+    run_raylight,
+    run_sb3,
     write_result,
 )
 
@@ -51,49 +53,12 @@ EVAL_EPISODES = 10
 
 
 def run_raylight_dqn(seed: int, budget: int) -> dict:
-    from raylight.platform.config import load_config
-    from raylight.platform.run import train
-
-    root = Path(__file__).resolve().parents[1]
-    cfg = load_config(
-        root / "configs" / "dqn-cartpole.yaml",
-        [
-            f"seed={seed}",
-            f"trainer.total_env_steps={budget}",
-            f"eval.every_env_steps={EVAL_EVERY}",
-            f"eval.episodes={EVAL_EPISODES}",
-            f"eval.stop_at_return={THRESHOLD}",
-            "tracking.backend=none",
-            "trainer.progress_bar=false",
-            "run_root=/tmp/raylight-bench-runs",
-        ],
-    )
-    t0 = time.perf_counter()
-    result = train(cfg)
-    wall = time.perf_counter() - t0
-    reached = result.metrics["reached"]
-    return {
-        "steps": reached["env_steps"] if reached else None,
-        "seconds": wall if reached else None,  # whole train() call: env creation, trainer, evaluations
-        "final": result.metrics["eval_return_mean"],
-    }
+    overrides = [f"trainer.total_env_steps={budget}", f"eval.every_env_steps={EVAL_EVERY}", f"eval.episodes={EVAL_EPISODES}", f"eval.stop_at_return={THRESHOLD}"]
+    return run_raylight("dqn-cartpole.yaml", seed, overrides)
 
 
 def run_sb3_dqn(seed: int, budget: int) -> dict:
-    import gymnasium as gym
-    from stable_baselines3 import DQN
-    from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
-
-    t0 = time.perf_counter()
-    env = gym.make("CartPole-v1")
-    eval_env = gym.make("CartPole-v1")
-    model = DQN("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **ZOO_DQN_CARTPOLE)
-    stop = StopTrainingOnRewardThreshold(reward_threshold=THRESHOLD, verbose=0)
-    callback = EvalCallback(eval_env, callback_on_new_best=stop, eval_freq=EVAL_EVERY, n_eval_episodes=EVAL_EPISODES, deterministic=True, verbose=0)
-    model.learn(total_timesteps=budget, callback=callback)
-    wall = time.perf_counter() - t0
-    reached = callback.best_mean_reward >= THRESHOLD
-    return {"steps": model.num_timesteps if reached else None, "seconds": wall if reached else None, "final": float(callback.last_mean_reward)}
+    return run_sb3("DQN", "CartPole-v1", 1, ZOO_DQN_CARTPOLE, seed, budget, EVAL_EVERY, THRESHOLD, EVAL_EPISODES)
 
 
 def learning_benchmark(seeds: list[int], budget: int) -> tuple[str, dict]:
@@ -246,7 +211,7 @@ def main() -> None:
     learn_table, raw = learning_benchmark(seeds, budget)
     tput_table, records = throughput_benchmark(repeats=1 if args.quick else 3, quick=args.quick)
     ray.shutdown()
-    plots = plot(raw, records)
+    plots = [] if args.quick else plot(raw, records)  # a smoke run never overwrites the real plots
     body = "\n\n".join(
         [
             "# DQN and rollout-sampling benchmark",

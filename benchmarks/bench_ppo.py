@@ -17,7 +17,6 @@ Both learners run with one torch intra-op thread (faster for 64x64 MLPs, see the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,8 @@ from benchmarks.common import (  # noqa: E402
     median,
     quiet_environment,
     ratio,
+    run_raylight,
+    run_sb3,
     write_result,
 )
 
@@ -58,57 +59,6 @@ ZOO_PPO_PENDULUM = dict(  # rl-zoo3 hyperparams/ppo.yml, Pendulum-v1 (n_envs 4, 
 )
 
 
-def run_raylight(config: str, seed: int, overrides: list[str]) -> dict:
-    from raylight.platform.config import load_config
-    from raylight.platform.run import train
-
-    cfg = load_config(
-        ROOT / "configs" / config,
-        [f"seed={seed}", "tracking.backend=none", "trainer.progress_bar=false", "run_root=/tmp/raylight-bench-runs", *overrides],
-    )
-    t0 = time.perf_counter()
-    result = train(cfg)
-    wall = time.perf_counter() - t0
-    reached = result.metrics["reached"]
-    history = json.loads((result.run_dir / "eval.json").read_text())["history"]
-    return {
-        "steps": reached["env_steps"] if reached else None,
-        "seconds": wall if reached else None,  # whole train() call: env creation, trainer, evaluations
-        "final": result.metrics["eval_return_mean"],
-        "wall": wall,
-        "curve": [(h["env_steps"], h["return_mean"]) for h in history],
-    }
-
-
-def run_sb3(env_id: str, n_envs: int, hyper: dict, seed: int, budget: int, eval_every: int, stop: float | None) -> dict:
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.evaluation import evaluate_policy
-
-    t0 = time.perf_counter()
-    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-    eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 10_000)
-    model = PPO("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **hyper)
-    on_best = StopTrainingOnRewardThreshold(reward_threshold=stop, verbose=0) if stop is not None else None
-    callback = EvalCallback(
-        eval_env, callback_on_new_best=on_best, eval_freq=max(eval_every // n_envs, 1),
-        n_eval_episodes=EVAL_EPISODES, deterministic=True, verbose=0,
-    )
-    model.learn(total_timesteps=budget, callback=callback)
-    wall = time.perf_counter() - t0
-    reached = stop is not None and callback.best_mean_reward >= stop
-    final = float(np.mean(evaluate_policy(model, eval_env, EVAL_EPISODES, deterministic=True, return_episode_rewards=True)[0]))
-    curve = [(float(s), float(np.mean(r))) for s, r in zip(callback.evaluations_timesteps, callback.evaluations_results, strict=True)]
-    return {
-        "steps": model.num_timesteps if reached else None,
-        "seconds": wall if reached else None,
-        "final": final,
-        "wall": wall,
-        "curve": curve + [(float(model.num_timesteps), final)],
-    }
-
-
 # --- (a) CartPole to 475 ------------------------------------------------------------------------
 
 def cartpole_benchmark(seeds: list[int], budget: int) -> tuple[str, dict]:
@@ -118,7 +68,7 @@ def cartpole_benchmark(seeds: list[int], budget: int) -> tuple[str, dict]:
             f"trainer.total_env_steps={budget}", f"eval.every_env_steps={EVAL_EVERY}",
             f"eval.episodes={EVAL_EPISODES}", f"eval.stop_at_return={THRESHOLD}",
         ]))
-        raw["sb3"].append(run_sb3("CartPole-v1", 8, ZOO_PPO_CARTPOLE, seed, budget, EVAL_EVERY, THRESHOLD))
+        raw["sb3"].append(run_sb3("PPO", "CartPole-v1", 8, ZOO_PPO_CARTPOLE, seed, budget, EVAL_EVERY, THRESHOLD))
         print(f"cartpole seed {seed}: raylight {_brief(raw['raylight'][-1])}  sb3 {_brief(raw['sb3'][-1])}", flush=True)
     med = {k: {m: median([r[m] for r in v]) for m in ("steps", "seconds")} for k, v in raw.items()}
     rows = []
@@ -139,7 +89,7 @@ def pendulum_benchmark(seeds: list[int], budget: int) -> tuple[str, dict]:
         raw["raylight"].append(run_raylight("ppo-pendulum.yaml", seed, [
             f"trainer.total_env_steps={budget}", f"eval.every_env_steps={PENDULUM_EVAL_EVERY}", f"eval.episodes={EVAL_EPISODES}",
         ]))
-        raw["sb3"].append(run_sb3("Pendulum-v1", 4, ZOO_PPO_PENDULUM, seed, budget, PENDULUM_EVAL_EVERY, None))
+        raw["sb3"].append(run_sb3("PPO", "Pendulum-v1", 4, ZOO_PPO_PENDULUM, seed, budget, PENDULUM_EVAL_EVERY, None))
         print(f"pendulum seed {seed}: raylight {_brief(raw['raylight'][-1])}  sb3 {_brief(raw['sb3'][-1])}", flush=True)
     rows = []
     for name, label in (("raylight", "raylight PPO (state-independent log-std, reward x 0.1)"), ("sb3", "SB3 PPO, RL Zoo (gSDE)")):
@@ -269,7 +219,7 @@ def main() -> None:
     pend_table, pend = pendulum_benchmark(seeds, pend_budget)
     tput_table, records, overhead = throughput_benchmark(repeats=1 if args.quick else 3, quick=args.quick)
     ray.shutdown()
-    plots = plot(cart, pend, records)
+    plots = [] if args.quick else plot(cart, pend, records)  # a smoke run never overwrites the real plots
     body = "\n\n".join([
         "# PPO benchmark",
         machine_line() + " One torch thread per learner on both sides.",

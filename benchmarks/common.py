@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform as std_platform
@@ -10,6 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -75,3 +79,56 @@ class Timer:
 
     def __exit__(self, *exc: Any) -> None:
         self.seconds = time.perf_counter() - self.t0
+
+
+def run_raylight(config: str, seed: int, overrides: list[str]) -> dict:
+    """raylight ``train`` on configs/<config>: steps/seconds to eval.stop_at_return, final return, eval curve."""
+    from raylight.platform.config import load_config
+    from raylight.platform.run import train
+
+    cfg = load_config(
+        ROOT / "configs" / config,
+        [f"seed={seed}", "tracking.backend=none", "trainer.progress_bar=false", "run_root=/tmp/raylight-bench-runs", *overrides],
+    )
+    t0 = time.perf_counter()
+    result = train(cfg)
+    wall = time.perf_counter() - t0
+    reached = result.metrics["reached"]
+    history = json.loads((result.run_dir / "eval.json").read_text())["history"]
+    return {
+        "steps": reached["env_steps"] if reached else None,
+        "seconds": wall if reached else None,  # whole train() call: env creation, trainer, evaluations
+        "final": result.metrics["eval_return_mean"],
+        "wall": wall,
+        "curve": [(h["env_steps"], h["return_mean"]) for h in history],
+    }
+
+
+def run_sb3(algo: str, env_id: str, n_envs: int, hyper: dict, seed: int, budget: int, eval_every: int, stop: float | None, eval_episodes: int = 10) -> dict:
+    """SB3 ``algo`` ("PPO", "DQN") with EvalCallback (+ StopTrainingOnRewardThreshold): steps/seconds to ``stop``, final return, curve."""
+    import stable_baselines3
+    from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    t0 = time.perf_counter()
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 10_000)
+    model = getattr(stable_baselines3, algo)("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **hyper)
+    on_best = StopTrainingOnRewardThreshold(reward_threshold=stop, verbose=0) if stop is not None else None
+    callback = EvalCallback(
+        eval_env, callback_on_new_best=on_best, eval_freq=max(eval_every // n_envs, 1),
+        n_eval_episodes=eval_episodes, deterministic=True, verbose=0,
+    )
+    model.learn(total_timesteps=budget, callback=callback)
+    wall = time.perf_counter() - t0
+    reached = stop is not None and callback.best_mean_reward >= stop
+    final = float(np.mean(evaluate_policy(model, eval_env, eval_episodes, deterministic=True, return_episode_rewards=True)[0]))
+    curve = [(float(s), float(np.mean(r))) for s, r in zip(callback.evaluations_timesteps, callback.evaluations_results, strict=True)]
+    return {
+        "steps": model.num_timesteps if reached else None,
+        "seconds": wall if reached else None,
+        "final": final,
+        "wall": wall,
+        "curve": curve + [(float(model.num_timesteps), final)],
+    }
