@@ -7,6 +7,7 @@ import math
 import os
 import platform as std_platform
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,10 @@ def run_sb3(algo: str, env_id: str, n_envs: int, hyper: dict, seed: int, budget:
     eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 10_000)
     model = getattr(stable_baselines3, algo)("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **hyper)
     on_best = StopTrainingOnRewardThreshold(reward_threshold=stop, verbose=0) if stop is not None else None
+    log_dir = tempfile.mkdtemp(prefix="sb3-eval-")  # EvalCallback records its history only with a log_path
     callback = EvalCallback(
         eval_env, callback_on_new_best=on_best, eval_freq=max(eval_every // n_envs, 1),
-        n_eval_episodes=eval_episodes, deterministic=True, verbose=0,
+        n_eval_episodes=eval_episodes, deterministic=True, verbose=0, log_path=log_dir,
     )
     model.learn(total_timesteps=budget, callback=callback)
     wall = time.perf_counter() - t0

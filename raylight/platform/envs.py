@@ -88,7 +88,10 @@ def single_spaces(cfg: EnvConfig) -> tuple[gym.Space, gym.Space]:
 
 
 def to_env_actions(actions: np.ndarray, space: gym.Space, clip: bool) -> np.ndarray:
-    """Map policy outputs to what the env accepts: clip Box actions to bounds only here, at the env edge."""
+    """Map policy outputs to what the env accepts, only here at the env edge: clip Box actions to bounds,
+    shift Discrete indices (0..n-1 in every network and buffer) by the space's ``start``."""
     if isinstance(space, gym.spaces.Box) and clip:
         return np.clip(actions, space.low, space.high)
+    if isinstance(space, gym.spaces.Discrete) and space.start != 0:
+        return actions + space.start
     return actions

@@ -59,3 +59,11 @@ def test_box_actions_are_clipped_only_at_the_env_edge() -> None:
     box = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
     assert to_env_actions(np.array([[3.0]]), box, clip=True)[0, 0] == 2.0
     assert to_env_actions(np.array([[3.0]]), box, clip=False)[0, 0] == 3.0
+
+
+def test_discrete_actions_are_shifted_by_the_space_start() -> None:
+    import gymnasium as gym
+
+    space = gym.spaces.Discrete(3, start=-1)
+    np.testing.assert_array_equal(to_env_actions(np.array([0, 1, 2]), space, clip=True), [-1, 0, 1])
+    np.testing.assert_array_equal(to_env_actions(np.array([0, 2]), gym.spaces.Discrete(3), clip=True), [0, 2])
