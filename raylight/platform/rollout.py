@@ -89,9 +89,14 @@ class RolloutWorker:
     def act(self, obs: np.ndarray, explore: dict[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Policy actions for a batch of observations; random actions if explore['random'] or no policy."""
         if self.actor is None or explore.get("random", False):
+            space = self.env.single_action_space
             if len(obs) == self.num_envs:
-                return np.asarray(self.env.action_space.sample()), {}
-            return np.stack([self.env.single_action_space.sample() for _ in range(len(obs))]), {}
+                actions = np.asarray(self.env.action_space.sample())
+            else:
+                actions = np.stack([space.sample() for _ in range(len(obs))])
+            if isinstance(space, gym.spaces.Discrete):
+                actions = actions - space.start  # stored as indices 0..n-1, like the networks' actions
+            return actions, {}
         params = {k: v for k, v in explore.items() if k != "random"}
         actions, extras = self.actor.act(torch.as_tensor(obs), **params)
         return actions.numpy(), {k: v.numpy() for k, v in extras.items()}

@@ -86,3 +86,11 @@ def _spaces():
     from raylight.platform.envs import single_spaces
 
     return single_spaces(EnvConfig(id="CartPole-v1"))
+
+
+@pytest.mark.parametrize("explore", [{"random": True}, {"epsilon": 0.0}])
+def test_discrete_actions_with_a_start_offset_reach_the_env_shifted(explore) -> None:
+    worker = RolloutWorker(EnvConfig(id="tests.fixtures.envs:OffsetActions"), num_envs=2, seed=0, actor_factory=_spec())
+    batch = worker.sample(10, explore)
+    assert set(np.unique(batch.actions)) <= {0, 1}  # stored as indices
+    np.testing.assert_array_equal(batch.rewards, (batch.actions == 1).astype(np.float32))
