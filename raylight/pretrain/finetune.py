@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import pytorch_lightning as pl
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
@@ -21,6 +20,7 @@ from raylight.platform.config import ExperimentConfig
 from raylight.platform.errors import ConfigError
 from raylight.platform.registry import register_algorithm
 from raylight.platform.shards import ShardBatch
+from raylight.pretrain.base import PretrainModule
 from raylight.pretrain.datasets import DatasetInfo
 from raylight.pretrain.encoders import EncoderConfig, encoder_from_config
 
@@ -83,13 +83,12 @@ def encoder_param_groups(encoder: nn.Module) -> list[list[nn.Parameter]]:
 
 
 @register_algorithm("finetune", FineTuneConfig, "finetune")
-class FineTune(pl.LightningModule):
+class FineTune(PretrainModule):
+    """Head on a pretrained encoder; checkpoint encoder record, ``embed`` and logging come from PretrainModule."""
+
     def __init__(self, cfg: ExperimentConfig, info: DatasetInfo) -> None:
-        super().__init__()
-        self.save_hyperparameters({"config": cfg.to_dict()})
+        super().__init__(cfg, info)
         hp: FineTuneConfig = cfg.agent
-        self.hp = hp
-        self.info = info
         if hp.task == "classification" and info.num_classes < 2:
             raise ConfigError(f"agent.task: classification needs integer labels of at least 2 classes; {cfg.data.dataset!r} has {info.num_classes}")
         self.encoder = build_finetune_encoder(hp, info)
@@ -108,12 +107,10 @@ class FineTune(pl.LightningModule):
             return {"loss": loss, "accuracy": (outputs.argmax(1) == labels).float().mean()}
         return {"loss": F.mse_loss(outputs.squeeze(1), labels.float())}
 
-    def training_step(self, batch: ShardBatch, batch_idx: int) -> torch.Tensor:
+    def losses(self, batch: ShardBatch) -> dict[str, torch.Tensor]:
         if self.hp.mode == "linear_probe":
             self.encoder.eval()  # frozen: no dropout / batch-norm updates should it ever have them
-        out = self.loss_and_metrics(self(batch.inputs), batch.labels)
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, on_step=False, on_epoch=True, batch_size=batch.size)
-        return out["loss"]
+        return self.loss_and_metrics(self(batch.inputs), batch.labels)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         groups: list[dict[str, Any]] = [{"params": list(self.head.parameters()), "lr": self.hp.head_lr, "name": "head"}]
@@ -140,13 +137,3 @@ class FineTune(pl.LightningModule):
         for i, group in enumerate(enc_groups):
             group["lr"] = self.hp.encoder_lr if i >= first_trained else 0.0
         self.log("train/unfrozen_groups", float(len(enc_groups) - first_trained), on_step=False, on_epoch=True)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["raylight_encoder"] = {"arch": self.encoder.arch, "prefix": "encoder."}
-
-    @torch.no_grad()
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
-        return None
