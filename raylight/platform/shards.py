@@ -185,7 +185,7 @@ class ShardGroup:
                 return ray.get(handle, timeout=self.timeout_s)
             except GetTimeoutError:
                 raise RaylightError(
-                    f"data.reader_timeout_s: a shard reader did not answer within {self.timeout_s:.0f} s (is the cluster short of CPUs?)"
+                    f"data.reader_timeout_s: a shard reader did not answer within {self.timeout_s:g} s (is the cluster short of CPUs?)"
                 ) from None
         return handle
 

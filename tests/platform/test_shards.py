@@ -94,3 +94,20 @@ def test_remote_readers_match_in_process_readers(ray_session: None) -> None:
     finally:
         remote.close()
         local.close()
+
+
+def test_a_reader_that_never_answers_is_a_one_line_error_not_a_hang(ray_session: None) -> None:
+    import ray
+
+    from raylight.platform.errors import RaylightError
+
+    cfg = DataConfig(num_shards=2, num_readers=1, cpus_per_reader=0, reader_timeout_s=0.5)
+    group = ShardGroup(cfg, "train", seed=0)
+    stalled = ray.remote(num_cpus=0)(lambda: __import__("time").sleep(30)).remote()
+    try:
+        with pytest.raises(RaylightError, match=r"^data\.reader_timeout_s: a shard reader did not answer within 0.5 s") as err:
+            group.collect(stalled)
+        assert "\n" not in str(err.value)
+    finally:
+        ray.cancel(stalled, force=True)
+        group.close()
