@@ -91,7 +91,7 @@ def plain_loop_steps_per_s(env_id: str, num_envs: int, steps_per_env: int, polic
     import gymnasium as gym
     import torch
 
-    from raylight.platform.envs import resolve_env_id
+    from raylight.rl.envs import resolve_env_id
 
     torch.set_num_threads(1)
     env = gym.make_vec(resolve_env_id(env_id), num_envs=num_envs, vectorization_mode="sync")
@@ -114,9 +114,10 @@ def raylight_steps_per_s(env_id: str, num_workers: int, total_envs: int, steps_p
     """raylight RolloutGroup: the same total envs split over workers; timed over ``calls`` sample calls."""
     import torch
 
-    from raylight.platform.config import build_config
-    from raylight.platform.rl_module import ActorSpec
-    from raylight.platform.rollout import RolloutGroup
+    from raylight.core.config import build_config
+    from raylight.rl.acting import Exploration
+    from raylight.rl.module import ActorSpec
+    from raylight.rl.rollout import RolloutGroup
 
     torch.set_num_threads(1)
     per_worker = total_envs // max(num_workers, 1)
@@ -125,7 +126,7 @@ def raylight_steps_per_s(env_id: str, num_workers: int, total_envs: int, steps_p
     )
     spec = ActorSpec("dqn", cfg.agent.model_dump())
     group = RolloutGroup(cfg, spec)
-    explore = {"random": True} if policy == "random" else {"epsilon": 0.0}
+    explore = Exploration(random=True) if policy == "random" else Exploration(epsilon=0.0)
     weights = spec(*_spaces(env_id)).state_dict()
     group.sample(2, explore, weights, version=1)  # warm-up: actors started, weights delivered
     steps = per_worker * max(num_workers, 1) * steps_per_env
@@ -138,8 +139,8 @@ def raylight_steps_per_s(env_id: str, num_workers: int, total_envs: int, steps_p
 
 
 def _spaces(env_id: str):
-    from raylight.platform.config import EnvConfig
-    from raylight.platform.envs import single_spaces
+    from raylight.rl.config import EnvConfig
+    from raylight.rl.envs import single_spaces
 
     return single_spaces(EnvConfig(id=env_id))
 

@@ -105,25 +105,26 @@ def rollout_steps_per_s(num_workers: int, envs_per_worker: int, steps_per_env: i
     """PPO rollouts through ``RolloutGroup``: every call ships new weights (a new policy version)."""
     import torch
 
-    from raylight.platform.config import build_config
-    from raylight.platform.envs import single_spaces
-    from raylight.platform.rl_module import ActorSpec
-    from raylight.platform.rollout import RolloutGroup
+    from raylight.core.config import build_config
+    from raylight.rl.acting import Exploration
+    from raylight.rl.envs import single_spaces
+    from raylight.rl.module import ActorSpec
+    from raylight.rl.rollout import RolloutGroup
 
     cfg = build_config({
         "algo": "ppo", "env": {"id": "CartPole-v1"},
         "rollout": {"num_workers": num_workers, "envs_per_worker": envs_per_worker,
                     "cpus_per_worker": min(1.0, 2.0 / max(num_workers, 1))},  # 4 actors share the 2 cores
-        "agent": {"hidden": [64, 64], "n_steps": steps_per_env, "batch_size": 64},
+        "agent": {"hidden": [64, 64], "n_steps": steps_per_env, "minibatch_size": 64},
     })
     spec = ActorSpec("ppo", cfg.agent.model_dump(mode="json"))
     weights = {k: v.clone() for k, v in spec(*single_spaces(cfg.env)).state_dict().items()}
     group = RolloutGroup(cfg, spec)
     torch.set_num_threads(1)
-    group.sample(2, {}, weights, version=1)  # warm-up: actors started, first weights delivered
+    group.sample(2, Exploration(), weights, version=1)  # warm-up: actors started, first weights delivered
     t0 = time.perf_counter()
     for version in range(2, calls + 2):
-        group.sample(steps_per_env, {}, weights, version)
+        group.sample(steps_per_env, Exploration(), weights, version)
     rate = calls * steps_per_env * group.num_envs / (time.perf_counter() - t0)
     group.close()
     return rate
@@ -229,7 +230,7 @@ def main() -> None:
         "evaluation and set-up. Lower is better; ratio < 1 means raylight is better.",
         cart_table,
         f"## (b) Pendulum-v1, final greedy return after {pend_budget:,} env steps (seeds {seeds})",
-        "Both sides: Zoo hyperparameters (4 envs x 1024 steps, gamma 0.9, GAE 0.95, lr 1e-3, 10 epochs, batch 64); "
+        "Both sides: Zoo hyperparameters (4 envs x 1024 steps, gamma 0.9, GAE 0.95, lr 1e-3, 10 epochs, minibatch 64); "
         "SB3 uses gSDE as the Zoo does, raylight a state-independent log-std, rewards scaled by 0.1 and a linearly "
         "annealed lr (configs/ppo-pendulum.yaml). Higher is better.",
         pend_table,

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import RESULTS, machine_line, write_result  # noqa: E402
-from raylight.platform.config import load_config  # noqa: E402
-from raylight.platform.run import train  # noqa: E402
+from raylight.core.config import load_config  # noqa: E402
+from raylight.core.run import train  # noqa: E402
 
 CONFIGS = ROOT / "configs"
 ENCODER = "{type: mlp, hidden: [256, 128], code_dim: 32}"
@@ -64,8 +64,8 @@ def finetune(source: Path | None, fraction: float, mode: str, seed: int, root: s
 def logistic_regression(fraction: float) -> float:
     from sklearn.linear_model import LogisticRegression
 
-    from raylight.platform.config import DataConfig
-    from raylight.pretrain.datasets import split_arrays
+    from raylight.ssl.config import DataConfig
+    from raylight.ssl.datasets import split_arrays
 
     cfg = DataConfig(label_fraction=fraction)
     x, y = split_arrays(cfg, "labelled")

@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 from benchmarks.common import RESULTS, machine_line, write_result  # noqa: E402
-from raylight.platform.config import load_config  # noqa: E402
-from raylight.platform.shard_data import ShardDataModule  # noqa: E402
-from raylight.platform.shards import ShardBatch  # noqa: E402
-from raylight.pretrain.autoencoders import Autoencoder  # noqa: E402
-from raylight.pretrain.datasets import dataset_info, split_arrays  # noqa: E402
+from raylight.core.config import load_config  # noqa: E402
+from raylight.ssl.data import ShardDataModule  # noqa: E402
+from raylight.ssl.datasets import dataset_info, split_arrays  # noqa: E402
+from raylight.ssl.methods.ae import Autoencoder  # noqa: E402
+from raylight.ssl.shards import ShardBatch  # noqa: E402
 
 
 class Timer(pl.Callback):

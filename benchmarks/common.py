@@ -84,8 +84,8 @@ class Timer:
 
 def run_raylight(config: str, seed: int, overrides: list[str]) -> dict:
     """raylight ``train`` on configs/<config>: steps/seconds to eval.stop_at_return, final return, eval curve."""
-    from raylight.platform.config import load_config
-    from raylight.platform.run import train
+    from raylight.core.config import load_config
+    from raylight.core.run import train
 
     cfg = load_config(
         ROOT / "configs" / config,

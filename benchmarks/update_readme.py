@@ -35,7 +35,7 @@ def benchmark_section() -> str:
 
 
 def main() -> None:
-    from raylight.platform.config import describe_schema
+    from raylight.core.config import describe_schema
 
     readme = ROOT / "README.md"
     text = readme.read_text()

@@ -1,3 +1,0 @@
-"""RL algorithms (one file each) and the networks they share. Importing registers every algorithm."""
-
-from raylight.agents import a2c, dqn, ppo, reinforce  # noqa: F401

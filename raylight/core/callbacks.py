@@ -1,0 +1,94 @@
+"""Checkpoints every kind of run shares: periodic, ``last.ckpt``, ``best.ckpt``, and a final one on failure.
+
+They count Lightning steps (training iterations), not ``global_step``: with manual optimization one
+iteration holds many optimizer steps, so ``ModelCheckpoint(every_n_train_steps)`` would fire at
+unpredictable iterations. Saving is collective under DDP (every rank calls it, rank 0 writes),
+except the final save after an exception, which rank 0 writes alone (another rank may be gone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Checkpoint
+
+from raylight.core.checkpoints import atomic_torch_save
+from raylight.core.config import CheckpointConfig
+from raylight.core.task import BestMetric
+
+
+class RunCheckpoints(Checkpoint):
+    """``iter-N.ckpt`` every ``every_iterations`` (newest K kept), ``last.ckpt`` at each save and at the
+    end, ``best.ckpt`` whenever ``consider_best`` sees a better value of the task's best metric."""
+
+    def __init__(self, dirpath: Path, cfg: CheckpointConfig, best_metric: BestMetric | None) -> None:
+        self.dirpath = dirpath
+        self.every = cfg.every_iterations
+        self.keep_last = cfg.keep_last
+        self.best_metric = best_metric
+        self.iterations = 0
+        self.best_value: float | None = None
+        self.best_step: int | None = None
+        self.exception: BaseException | None = None
+        self.final_saved = False
+
+    @property
+    def last_path(self) -> Path:
+        return self.dirpath / "last.ckpt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.dirpath / "best.ckpt"
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, *args: Any) -> None:
+        self.iterations += 1
+        if self.iterations % self.every == 0:
+            self._save(trainer, f"iter-{self.iterations:07d}.ckpt")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self._save(trainer, None)
+
+    def consider_best(self, trainer: pl.Trainer, value: float, step: int) -> bool:
+        """Save ``best.ckpt`` if ``value`` beats the best so far; call on every rank with the same value."""
+        if self.best_metric is None or not self.best_metric.better(value, self.best_value):
+            return False
+        self.best_value, self.best_step = float(value), int(step)
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(self.best_path)
+        return True
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
+        """Keep the work: a final ``last.ckpt`` from rank 0, unless the weights are no longer finite."""
+        self.exception = exception
+        if not trainer.is_global_zero or not _finite(pl_module):
+            return
+        try:
+            checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+            atomic_torch_save(checkpoint, self.last_path)
+            self.final_saved = True
+        except Exception:  # noqa: BLE001 - the original failure is what gets reported
+            self.final_saved = False
+
+    def _save(self, trainer: pl.Trainer, name: str | None) -> None:
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        if name is not None:
+            trainer.save_checkpoint(self.dirpath / name)
+            periodic = sorted(self.dirpath.glob("iter-*.ckpt"))
+            for old in periodic[: -self.keep_last]:
+                old.unlink(missing_ok=True)
+        trainer.save_checkpoint(self.last_path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"iterations": self.iterations, "best_value": self.best_value, "best_step": self.best_step}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.iterations = int(state_dict.get("iterations", 0))
+        self.best_value = state_dict.get("best_value")
+        self.best_step = state_dict.get("best_step")
+
+
+def _finite(module: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in module.parameters())

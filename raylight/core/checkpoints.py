@@ -1,0 +1,78 @@
+"""Checkpoint files: atomic saves, safe loads (``weights_only=True``), finding a run's latest checkpoint.
+
+A crash mid-save never leaves a truncated ``last.ckpt``: bytes go to a temp file in the same
+directory, then ``os.replace`` swaps it in.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from raylight.core.errors import CheckpointError
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint IO: write-then-rename saves, ``weights_only=True`` loads."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
+        atomic_torch_save(checkpoint, Path(path))
+
+    def load_checkpoint(self, path: str | Path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return load_checkpoint_file(Path(path), map_location=map_location or "cpu")
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint_file(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a Lightning/raylight checkpoint safely; a bad file is a one-line ``CheckpointError``."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a usable checkpoint"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise CheckpointError(f"{path}: not a loadable checkpoint ({first[:200]})") from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: expected a checkpoint dict, got {type(ckpt).__name__}")
+    return ckpt
+
+
+def find_checkpoint(run_or_ckpt: str | Path) -> Path:
+    """A checkpoint file as given, or a run directory's ``checkpoints/last.ckpt``."""
+    p = Path(run_or_ckpt)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        last = p / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            return last
+        candidates = sorted((p / "checkpoints").glob("*.ckpt"), key=lambda q: q.stat().st_mtime)
+        if candidates:
+            return candidates[-1]
+        raise CheckpointError(f"{p}: run directory has no checkpoints/*.ckpt")
+    raise CheckpointError(f"no such run directory or checkpoint: {p}")
+
+
+def config_from_checkpoint(ckpt: dict[str, Any], path: Path) -> dict[str, Any]:
+    try:
+        return dict(ckpt["hyper_parameters"]["config"])
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{path}: not a raylight checkpoint (no hyper_parameters.config)") from None

@@ -1,0 +1,81 @@
+"""Ray connection: start Ray in-process (the embedded default) or join a cluster, with safe defaults.
+
+The dashboard/job server binds 127.0.0.1 unless the user asks otherwise (anyone who reaches it can
+run code). Tracker settings reach workers through ``runtime_env.env_vars``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from raylight.core.config import ExperimentConfig, RayConfig
+from raylight.core.errors import ConfigError
+
+# Environment variables that must be the same in the driver and in every worker process.
+_FORWARDED_ENV = ("WANDB_MODE", "WANDB_DIR", "WANDB_SILENT", "PYTHONPATH", "RAY_AUTH_MODE")
+
+
+def init_ray(cfg: RayConfig) -> None:
+    """Start or join Ray once per process; later calls are no-ops."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
+    cwd = os.getcwd()
+    # Workers must import user env modules ('module:Class') from the directory the run started in.
+    env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env_vars.get("PYTHONPATH", "")) if p)
+    kwargs: dict[str, Any] = {
+        "runtime_env": {"env_vars": env_vars},
+        "log_to_driver": True,
+        "configure_logging": True,
+        "logging_level": "WARNING",
+    }
+    if cfg.address is None:
+        kwargs.update(
+            num_cpus=cfg.num_cpus,
+            num_gpus=cfg.num_gpus,
+            include_dashboard=cfg.include_dashboard,
+            dashboard_host=cfg.dashboard_host,
+            object_store_memory=cfg.object_store_memory,
+        )
+    else:
+        kwargs["address"] = cfg.address
+    ray.init(**kwargs)
+
+
+def shutdown_ray() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def check_resources_fit(cfg: ExperimentConfig, actor_cpus_per_rank: float) -> None:
+    """Refuse up front (one line with the numbers) when the trainer ranks and the task's actors cannot
+    all be placed: Ray would otherwise wait for resources that never come."""
+    import ray
+
+    ranks = cfg.trainer.num_workers
+    trainer_cpus = ranks * cfg.trainer.cpus_per_worker if ranks > 1 else 0.0  # one rank runs in this process
+    need = trainer_cpus + ranks * actor_cpus_per_rank
+    have = float(ray.cluster_resources().get("CPU", 0.0))
+    if need > have + 1e-9:
+        raise ConfigError(
+            f"resources: this run needs {need:g} CPUs ({ranks} trainer rank(s) x {cfg.trainer.cpus_per_worker:g} + "
+            f"{ranks} x {actor_cpus_per_rank:g} for actors) but the Ray cluster has {have:g}; lower trainer.num_workers, "
+            "the actor counts or their CPUs per actor, or join a bigger cluster"
+        )
+
+
+def remote_class(cls: type) -> Any:
+    """``cls`` as a Ray actor class, decorated at the edge so the class itself stays plain (cached per class)."""
+    import ray
+
+    if cls not in _REMOTE_CLASSES:
+        _REMOTE_CLASSES[cls] = ray.remote(cls)
+    return _REMOTE_CLASSES[cls]
+
+
+_REMOTE_CLASSES: dict[type, Any] = {}

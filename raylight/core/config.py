@@ -1,0 +1,245 @@
+"""Typed experiment configuration: YAML file + ``key=value`` overrides -> a validated experiment config.
+
+Every section is a strict pydantic model (unknown keys and wrong types are rejected) so a typo in a
+YAML file fails at load time with the dotted key, never silently halfway through a run. The config
+is a discriminated union keyed by the algorithm's kind: the core holds the sections every experiment
+has (trainer, checkpoint, tracking, ray); each kind's ``Task`` declares a subclass adding its own
+sections (RL: env, rollout, eval; pretraining: data), and each algorithm types ``agent``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from raylight.core.errors import ConfigError
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TrainerConfig(Section):
+    accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="Learner device: auto picks CUDA when available.")
+    devices: int = Field(1, ge=1, description="Devices per trainer worker.")
+    num_workers: int = Field(1, ge=1, description="Trainer processes (learner ranks); >1 runs Lightning DDP under Ray Train (gloo on CPU, NCCL on GPU).")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs Ray reserves for each trainer process when trainer.num_workers > 1.")
+    precision: Literal["32-true", "16-mixed", "bf16-mixed"] = Field("32-true", description="Lightning precision.")
+    progress_bar: bool = Field(True, description="Show the progress bar (env steps, episodes, return, steps/s).")
+    torch_threads: int | None = Field(
+        None, ge=1, description="Learner intra-op threads on CPU; None: the kind's default (1 for RL: small nets, cores shared with rollout workers)."
+    )
+
+
+class TrackingConfig(Section):
+    backend: Literal["wandb", "csv", "none"] = Field("wandb", description="Metrics logger.")
+    project: str = Field("raylight", description="W&B project.")
+    entity: str | None = Field(None, description="W&B entity (team or user).")
+    mode: Literal["auto", "online", "offline"] = Field(
+        "auto", description="W&B mode: auto is offline unless WANDB_API_KEY is set or `wandb login` was run."
+    )
+    tags: list[str] = Field(default_factory=list, description="W&B tags.")
+
+
+class RayConfig(Section):
+    address: str | None = Field(None, description="Cluster to join ('auto', 'ray://host:10001', 'host:6379'); None starts Ray in-process.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for an in-process Ray instance (None: the machine's count).")
+    num_gpus: int | None = Field(None, ge=0, description="GPUs for an in-process Ray instance (None: detected).")
+    include_dashboard: bool = Field(False, description="Start the dashboard (and job server) with an in-process Ray.")
+    dashboard_host: str = Field("127.0.0.1", description="Dashboard bind address; anything else exposes code execution to the network.")
+    object_store_memory: int | None = Field(None, ge=78_643_200, description="Object store bytes for an in-process Ray (None: Ray's default).")
+
+
+class CheckpointConfig(Section):
+    every_iterations: int = Field(50, ge=1, description="Save a checkpoint every this many training iterations (Lightning steps).")
+    keep_last: int = Field(2, ge=1, description="How many periodic checkpoints to keep (last.ckpt is always kept).")
+
+
+class ExperimentConfig(Section):
+    """The sections every experiment has; a kind's subclass adds its own (see ``raylight.core.task``)."""
+
+    name: str | None = Field(None, description="Run name; the run directory is <run_root>/<name>-<timestamp>. None: derived from the resolved config (algo + env or dataset).")
+    algo: str = Field(..., description="Algorithm: one of the registered names (dqn, ppo, a2c, reinforce, ...).")
+    seed: int = Field(0, description="Seed for torch, numpy, the envs (worker i env j gets seed + 1000*i + j) and sampling.")
+    run_root: str = Field("runs", description="Directory under which run directories are created.")
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    agent: Any = Field(default_factory=dict, description="Algorithm hyperparameters; schema given by the algorithm.")
+
+    @property
+    def run_name(self) -> str:
+        """``name`` if set, else what the resolved config runs (a kind adds its env or dataset)."""
+        return self.name or f"{self.algo}-{self.subject}"
+
+    @property
+    def subject(self) -> str:
+        """What the experiment trains on, for run names: overridden per kind."""
+        return "run"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (what is saved in the run dir, the tracker and checkpoints)."""
+        out = self.model_dump(mode="json")
+        if isinstance(self.agent, BaseModel):
+            out["agent"] = self.agent.model_dump(mode="json")
+        return out
+
+
+def _format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One line per problem: 'agent.lr: Input should be a valid number (got 'abc')'."""
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif "input" in e and not isinstance(e["input"], (dict, list)):
+            msg = f"{msg} (got {e['input']!r})"
+        parts.append(f"{key}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``agent.lr=3e-4`` -> (['agent', 'lr'], 0.0003); values are parsed as YAML scalars/lists."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.path=value")
+    key, _, raw = text.partition("=")
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {key}: value {raw!r} is not valid YAML ({exc.__class__.__name__})") from None
+    # YAML 1.1 reads "3e-4" as a string; numbers are what users mean there.
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            pass
+    return path, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {'.'.join(path)}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def build_config(raw: dict[str, Any]) -> ExperimentConfig:
+    """Validate a raw dict: ``algo`` picks the kind's config class, then ``agent`` gets the algorithm's schema."""
+    from raylight.core.registry import get_algorithm
+
+    algo = raw.get("algo")
+    if not isinstance(algo, str):
+        raise ConfigError("algo: required (one of the registered algorithm names, e.g. dqn, ppo, simclr)")
+    spec = get_algorithm(algo)
+    try:
+        cfg = spec.task.config_cls.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err)) from None
+    agent_raw = cfg.agent if cfg.agent is not None else {}
+    if isinstance(agent_raw, BaseModel):
+        agent_raw = agent_raw.model_dump()
+    if not isinstance(agent_raw, dict):
+        raise ConfigError(f"agent: must be a mapping, got {type(agent_raw).__name__}")
+    try:
+        cfg.agent = spec.config_cls.model_validate(agent_raw)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, prefix="agent")) from None
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read a YAML experiment, apply ``key=value`` overrides, validate everything."""
+    return build_config(apply_overrides(read_yaml(path), overrides or []))
+
+
+def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _field_rows(prefix: str, model: type[BaseModel]) -> list[str]:
+    rows = []
+    for key, sub in model.model_fields.items():
+        default = sub.default_factory() if sub.default_factory else sub.default
+        rows.append(f"| `{prefix}.{key}` | `{default!r}` | {sub.description or ''} |")
+    return rows
+
+
+def _section_rows(model: type[BaseModel], skip: set[str]) -> list[str]:
+    rows = []
+    for section_name, field in model.model_fields.items():
+        if section_name in skip:
+            continue
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, Section):
+            rows += _field_rows(section_name, ann)
+        elif section_name != "agent":
+            default = "(required)" if field.is_required() else repr(field.default_factory() if field.default_factory else field.default)
+            rows.append(f"| `{section_name}` | `{default}` | {field.description or ''} |")
+    return rows
+
+
+def describe_schema() -> str:
+    """Markdown tables of every config key with its default and doc line (the README's reference):
+    the keys every experiment has, then each kind's own sections, then each algorithm's ``agent`` keys."""
+    from raylight.core.registry import algorithm_names, get_algorithm
+
+    header = ["| key | default | meaning |", "|---|---|---|"]
+    lines = ["Every experiment", "", *header, *_section_rows(ExperimentConfig, set())]
+    specs = [get_algorithm(name) for name in algorithm_names()]
+    kinds: dict[str, Any] = {}
+    for spec in specs:
+        kinds.setdefault(spec.task.kind, spec.task)
+    for kind, task in kinds.items():
+        own = {
+            name: field
+            for name, field in task.config_cls.model_fields.items()
+            if name not in ExperimentConfig.model_fields or field.annotation is not ExperimentConfig.model_fields[name].annotation
+        }
+        rows = []
+        for name, field in own.items():
+            ann = field.annotation
+            base = ExperimentConfig.model_fields.get(name)
+            if isinstance(ann, type) and issubclass(ann, Section):
+                inherited = set(base.annotation.model_fields) if base is not None and isinstance(base.annotation, type) else set()
+                rows += [r for r in _field_rows(name, ann) if r.split("`")[1].split(".", 1)[1] not in inherited]
+        algos = ", ".join(s.name for s in specs if s.task.kind == kind)
+        lines += ["", f"Kind `{kind}` (algo: {algos}) adds", "", *header, *rows]
+    for spec in specs:
+        lines += ["", f"`agent` keys for `algo: {spec.name}` ({spec.task.kind})", "", *header]
+        lines += _field_rows("agent", spec.config_cls)
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""Silence the lines every run used to print that tell a user nothing (real warnings stay visible).
+
+- Lightning's INFO chatter: the litmodels/litlogger tips, "GPU available / TPU available", "`Trainer.fit`
+  stopped: `max_epochs=1` reached" (raylight says why a run stopped itself). Lightning sets its logger
+  to INFO when it is imported, so the level is set after importing it; WARNING and above still show.
+- the ``torch.utils._pytree`` deprecation that a dependency triggers on import.
+- wandb's own console chatter (``WANDB_SILENT``), unless the user asked otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+_QUIET_LOGGERS = (
+    "pytorch_lightning",
+    "pytorch_lightning.utilities.rank_zero",
+    "lightning_fabric",
+    "lightning_fabric.utilities.rank_zero",
+    "pytorch_lightning.accelerators.cuda",
+    "pytorch_lightning.trainer.connectors.checkpoint_connector",
+)
+
+
+def silence_known_noise() -> None:
+    import pytorch_lightning  # noqa: F401  (its import sets its logger to INFO: import first, then quiet it)
+
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*_pytree.*deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r".*_pytree.*deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r".*_pytree.*deprecated", category=UserWarning)
+    # Lightning suggests more DataLoader workers; our loaders deliberately run in-process (the sources are Ray actors).
+    warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck.*")
+    os.environ.setdefault("WANDB_SILENT", "true")

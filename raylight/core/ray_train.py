@@ -1,0 +1,95 @@
+"""Many learner ranks: Lightning DDP inside Ray Train (V2 API) when ``trainer.num_workers > 1``.
+
+Every kind of experiment runs the same ``core.run.fit_rank`` in each Ray Train worker with
+``RayDDPStrategy`` and ``RayLightningEnvironment`` (gloo on CPU, NCCL on GPU); the task gives each
+rank its own sources (RL: its share of rollout workers and its own replay buffer, as DD-PPO; SSL: its
+disjoint shards). Every rank calls ``ray.train.report`` exactly once at the end (Train V2 hangs
+otherwise); rank 0's metrics come back through the run dir. The run dir must be on storage that
+every node sees (one machine, or a shared file system).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from raylight.core.config import ExperimentConfig
+from raylight.core.errors import ConfigError
+from raylight.core.trainer import resolve_accelerator
+
+_RANK0_METRICS = "rank0-metrics.json"
+
+
+def _import_ray_train() -> tuple[Any, Any, Any]:
+    try:
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+    except ImportError as exc:
+        raise ConfigError(
+            f"trainer.num_workers > 1 runs under Ray Train, which is not importable here ({exc}); "
+            "install it with: pip install 'ray[train]'  (or set trainer.num_workers: 1)"
+        ) from None
+    return TorchTrainer, ScalingConfig, RunConfig
+
+
+def _worker_loop(config: dict[str, Any]) -> None:
+    """Runs in every Ray Train worker: one DDP rank of ``fit_rank``."""
+    import ray.train
+    from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
+
+    from raylight.core.checkpoints import AtomicCheckpointIO
+    from raylight.core.config import build_config
+    from raylight.core.run import fit_rank
+    from raylight.core.task import RankContext
+
+    cfg = build_config(config["cfg"])
+    ctx = ray.train.get_context()
+    rank_ctx = RankContext(ctx.get_world_rank(), ctx.get_world_size())
+    strategy = {
+        "strategy": RayDDPStrategy(find_unused_parameters=config["find_unused"]),
+        "plugins": [RayLightningEnvironment(), AtomicCheckpointIO()],
+        "devices": "auto",
+        "use_distributed_sampler": False,  # every task already splits its data per rank
+    }
+    ckpt = Path(config["ckpt_path"]) if config["ckpt_path"] else None
+    run_dir = Path(config["run_dir"])
+    metrics = fit_rank(cfg, run_dir, ckpt, rank_ctx, strategy, prepare_trainer)
+    if rank_ctx.is_main:  # Result.metrics is not guaranteed to be rank 0's: hand them over through the run dir
+        (run_dir / _RANK0_METRICS).write_text(json.dumps(metrics, default=str))
+    ray.train.report({"rank": rank_ctx.rank})
+
+
+def fit_distributed(cfg: ExperimentConfig, run_dir: Path, ckpt_path: Path | None) -> dict[str, Any]:
+    """Run ``trainer.num_workers`` DDP ranks under Ray Train; returns rank 0's metrics."""
+    from raylight.core.registry import get_algorithm
+
+    TorchTrainer, ScalingConfig, RunConfig = _import_ray_train()
+    use_gpu = resolve_accelerator(cfg) == "gpu"
+    module_cls = get_algorithm(cfg.algo).module_cls
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={
+            "cfg": cfg.to_dict(),
+            "run_dir": str(run_dir.resolve()),
+            "ckpt_path": str(ckpt_path.resolve()) if ckpt_path else None,
+            "find_unused": bool(getattr(module_cls, "ddp_find_unused_parameters", False)),
+        },
+        scaling_config=ScalingConfig(
+            num_workers=cfg.trainer.num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": cfg.trainer.cpus_per_worker}
+        ),
+        run_config=RunConfig(name=run_dir.name, storage_path=str((run_dir / "ray_train").resolve())),
+    )
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        return {"status": "interrupted", "stop_reason": "interrupted (Ctrl-C)", "num_workers": cfg.trainer.num_workers}
+    except Exception as exc:  # noqa: BLE001 - Ray wraps a rank's failure; report it as the run's
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        (run_dir / "error.txt").write_text(str(exc))
+        return {"status": "failed", "error": f"{type(exc).__name__}: {first}", "num_workers": cfg.trainer.num_workers}
+    path = run_dir / _RANK0_METRICS
+    metrics = json.loads(path.read_text()) if path.is_file() else {"status": "failed", "error": "rank 0 reported no metrics"}
+    path.unlink(missing_ok=True)
+    metrics["num_workers"] = cfg.trainer.num_workers
+    return metrics

@@ -1,0 +1,189 @@
+"""THE one run path: config -> checks -> run dir -> (Ray Train ranks) -> task parts + trainer -> fit -> summary.
+
+Every kind of experiment goes through ``train``; a ``Task`` supplies only what differs (module,
+sources + DataModule, evaluation callbacks, summary metrics). This module owns, once: seeding, the
+run directory, the resolved config, trainer building, checkpoints (periodic, last, best, final on
+failure) and resume, the logger, interrupt and failure handling, teardown and ``summary.json``.
+``trainer.num_workers > 1`` runs the same ``fit_rank`` once per Ray Train worker (``core.ray_train``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from raylight.core.callbacks import RunCheckpoints
+from raylight.core.checkpoints import find_checkpoint, load_checkpoint_file
+from raylight.core.cluster import check_resources_fit, init_ray
+from raylight.core.config import ExperimentConfig, save_config
+from raylight.core.errors import CheckpointError, ConfigError, RunFailed
+from raylight.core.registry import get_algorithm
+from raylight.core.task import RankContext, Task
+from raylight.core.tracking import build_logger, finish_tracking, tracking_report
+from raylight.core.trainer import build_trainer, resolve_accelerator
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    checkpoint: Path | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return str(self.metrics.get("status", "completed"))
+
+
+def create_run_dir(cfg: ExperimentConfig) -> Path:
+    """A fresh directory <run_root>/<run name>-<timestamp>[-k]; an existing run is never reused."""
+    root = Path(cfg.run_root)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"run_root: {root} exists and is not a directory")
+    root.mkdir(parents=True, exist_ok=True)
+    stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', cfg.run_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for k in range(1000):
+        path = root / (stem if k == 0 else f"{stem}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a fresh run directory under {root}")
+
+
+def train(cfg: ExperimentConfig, resume_from: str | Path | None = None) -> RunResult:
+    """Run one experiment end to end; ``summary.json`` in its run dir says how it ended.
+
+    Raises ``ConfigError``/``CheckpointError`` (nothing written) for bad input, ``RunFailed`` (after
+    the summary and a final checkpoint are written) when training itself fails.
+    """
+    task = get_algorithm(cfg.algo).task
+    ckpt_path = check_resume(cfg, resume_from) if resume_from is not None else None
+    task.check(cfg)
+    resolve_accelerator(cfg)
+    if cfg.trainer.num_workers > 1 or task.uses_ray(cfg):
+        init_ray(cfg.ray)
+        check_resources_fit(cfg, task.actor_cpus(cfg))
+    run_dir = create_run_dir(cfg)
+    save_config(cfg, run_dir / "config.yaml")
+    t0 = time.perf_counter()
+    if cfg.trainer.num_workers > 1:
+        from raylight.core.ray_train import fit_distributed
+
+        metrics = fit_distributed(cfg, run_dir, ckpt_path)
+    else:
+        metrics = fit_rank(cfg, run_dir, ckpt_path, RankContext())
+    metrics.setdefault("status", "failed")
+    metrics["run_wall_s"] = time.perf_counter() - t0
+    last = run_dir / "checkpoints" / "last.ckpt"
+    metrics["checkpoint"] = str(last) if last.is_file() else None
+    (run_dir / "summary.json").write_text(json.dumps(metrics, indent=1, default=str))
+    result = RunResult(run_dir, last if last.is_file() else None, metrics)
+    if result.status == "failed":
+        kept = f"; last checkpoint {last}" if last.is_file() else "; no checkpoint was kept"
+        raise RunFailed(f"run failed: {metrics.get('error', 'unknown error')} (details in {run_dir / 'error.txt'}{kept})")
+    return result
+
+
+def fit_rank(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    ckpt_path: Path | None,
+    ctx: RankContext,
+    strategy_kwargs: dict[str, Any] | None = None,
+    prepare: Callable[[pl.Trainer], pl.Trainer] | None = None,
+) -> dict[str, Any]:
+    """One learner rank: build the task's parts, fit, and (rank 0) return the summary metrics."""
+    task = get_algorithm(cfg.algo).task
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # same init on every rank; DDP broadcasts rank 0's anyway
+    _set_torch_threads(cfg, task)
+    if task.uses_ray(cfg):
+        init_ray(cfg.ray)  # a no-op inside Ray Train workers and when already connected
+    parts = task.build(cfg, run_dir, ctx)
+    logger = build_logger(cfg, run_dir) if ctx.is_main else None
+    checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.checkpoint, task.best_metric)
+    show_progress = cfg.trainer.progress_bar and ctx.is_main
+    callbacks = [*parts.callbacks, checkpoints]
+    if show_progress and parts.progress is not None:
+        callbacks.append(parts.progress)
+    completed = completed_epochs(ckpt_path) if ckpt_path else 0
+    trainer = build_trainer(
+        cfg,
+        run_dir,
+        callbacks,
+        logger,
+        max_epochs=task.max_epochs(cfg, completed),
+        enable_progress_bar=show_progress and parts.progress is None,
+        **{**parts.trainer_kwargs, **(strategy_kwargs or {})},
+    )
+    if prepare is not None:
+        trainer = prepare(trainer)
+    metrics: dict[str, Any] = {"status": "completed"}
+    t0 = time.perf_counter()
+    try:
+        trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Lightning turns Ctrl-C into on_exception + sys.exit(1); anything else exiting is not ours.
+        if not isinstance(exc, KeyboardInterrupt) and not isinstance(checkpoints.exception, KeyboardInterrupt):
+            raise
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores further Ctrl-C
+        metrics = {"status": "interrupted", "final_checkpoint_saved": checkpoints.final_saved}
+    except Exception as exc:  # noqa: BLE001 - reported in summary.json + error.txt, then raised as RunFailed
+        if ctx.is_main:
+            (run_dir / "error.txt").write_text(traceback.format_exc())
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        metrics = {"status": "failed", "error": f"{type(exc).__name__}: {first}", "final_checkpoint_saved": checkpoints.final_saved}
+    finally:
+        parts.datamodule.teardown("fit")
+        finish_tracking(logger)
+    if not ctx.is_main:
+        return {}
+    metrics.update(algo=cfg.algo, kind=task.kind, learner_ranks=ctx.world_size, wall_s=time.perf_counter() - t0)
+    try:
+        metrics.update(task.summary(cfg, parts, trainer))
+    except Exception as exc:  # noqa: BLE001 - a failed run may have no evaluation to summarise
+        if metrics["status"] == "completed":
+            raise
+        metrics["summary_error"] = f"{type(exc).__name__}: {exc}"
+    if metrics["status"] == "interrupted":
+        metrics["stop_reason"] = "interrupted (Ctrl-C)"
+    metrics["best_checkpoint"] = str(checkpoints.best_path) if checkpoints.best_path.is_file() else None
+    if task.best_metric is not None:
+        metrics[f"best_{task.best_metric.name.split('/')[-1]}"] = checkpoints.best_value
+        metrics["best_at_step"] = checkpoints.best_step
+    metrics["tracking"] = tracking_report(cfg, logger, run_dir)
+    return metrics
+
+
+def check_resume(cfg: ExperimentConfig, resume_from: str | Path) -> Path:
+    """The checkpoint to resume from; it must be this algorithm's and not a finished run's."""
+    path = find_checkpoint(resume_from)
+    saved = load_checkpoint_file(path).get("hyper_parameters", {}).get("config", {})
+    if saved.get("algo") != cfg.algo:
+        raise CheckpointError(f"{path}: checkpoint is for algo {saved.get('algo')!r}, config says {cfg.algo!r}")
+    return path
+
+
+def completed_epochs(ckpt_path: Path) -> int:
+    loops = load_checkpoint_file(ckpt_path).get("loops", {})
+    try:
+        return int(loops["fit_loop"]["epoch_progress"]["current"]["completed"])
+    except (KeyError, TypeError):
+        return 0
+
+
+def _set_torch_threads(cfg: ExperimentConfig, task: Task) -> None:
+    """RL-sized networks run fastest on one thread; two threads on a busy 2-core box ran 20x slower."""
+    threads = cfg.trainer.torch_threads or (1 if task.kind == "rl" else None)
+    if threads is not None and resolve_accelerator(cfg) == "cpu":
+        torch.set_num_threads(threads)

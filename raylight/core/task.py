@@ -1,0 +1,79 @@
+"""The seam between the one run path (``raylight.core.run``) and a kind of experiment.
+
+A ``Task`` (one per kind: RL, pretraining, fine-tuning) supplies what differs: its config class,
+checks that must pass before a run directory exists, the module + DataModule + callbacks of one
+learner rank, and its summary metrics. ``core.run`` owns everything else exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import pytorch_lightning as pl
+
+from raylight.core.config import ExperimentConfig
+
+
+@dataclass(frozen=True)
+class RankContext:
+    """Which learner rank this process is (Ray Train world rank), and how many there are."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass(frozen=True)
+class BestMetric:
+    """The metric a best checkpoint is kept by (``best.ckpt``), e.g. max ``eval/return_mean``."""
+
+    name: str
+    mode: Literal["max", "min"]
+
+    def better(self, value: float, than: float | None) -> bool:
+        return than is None or (value > than if self.mode == "max" else value < than)
+
+
+@dataclass
+class RankParts:
+    """What a task builds for one learner rank; ``core.run`` adds checkpoints, logger and trainer."""
+
+    module: pl.LightningModule
+    datamodule: pl.LightningDataModule
+    callbacks: list[pl.Callback] = field(default_factory=list)
+    progress: pl.Callback | None = None  # the kind's console progress; None keeps Lightning's bar
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. gradient_clip_val
+
+
+class Task(Protocol):
+    """One kind of experiment. Implementations live in the domain packages (``raylight.rl``, ``raylight.ssl``)."""
+
+    kind: str
+    config_cls: type[ExperimentConfig]
+    best_metric: BestMetric | None
+
+    def check(self, cfg: Any) -> None:
+        """Raise ``ConfigError`` for anything that can be known wrong before a run directory is made."""
+
+    def uses_ray(self, cfg: Any) -> bool:
+        """Whether this run starts Ray actors (rollout workers, shard readers) in the learner process."""
+
+    def actor_cpus(self, cfg: Any) -> float:
+        """CPUs the task's Ray actors reserve per learner rank (for the fit-the-cluster check)."""
+
+    def build_module(self, cfg: Any) -> pl.LightningModule:
+        """The algorithm's LightningModule, freshly initialised (also used to load checkpoints)."""
+
+    def build(self, cfg: Any, run_dir: Path, ctx: RankContext) -> RankParts:
+        """Module, sources + DataModule, evaluation callbacks of one learner rank."""
+
+    def max_epochs(self, cfg: Any, completed_epochs: int) -> int:
+        """Lightning epochs to run; ``completed_epochs`` > 0 when resuming."""
+
+    def summary(self, cfg: Any, parts: RankParts, trainer: pl.Trainer) -> dict[str, Any]:
+        """Metrics for ``summary.json`` (rank 0 only), including ``stop_reason``."""

@@ -1,0 +1,88 @@
+"""Experiment tracking through Lightning's loggers: W&B (offline unless credentials exist), CSV, or none.
+
+API keys are read by wandb from the environment or its netrc; raylight never copies them anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+
+from raylight.core.config import ExperimentConfig
+
+
+def wandb_has_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+def wandb_offline(cfg: ExperimentConfig) -> bool:
+    mode = cfg.tracking.mode
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled", "dryrun"):
+        return True
+    return mode == "offline" or (mode == "auto" and not wandb_has_credentials())
+
+
+def build_logger(cfg: ExperimentConfig, run_dir: Path) -> Logger | None:
+    backend = cfg.tracking.backend
+    if backend == "none":
+        return None
+    if backend == "csv":
+        logger: Logger = CSVLogger(save_dir=str(run_dir), name="metrics", version="")
+    else:
+        offline = wandb_offline(cfg)
+        os.environ.setdefault("WANDB_SILENT", "true")
+        logger = WandbLogger(
+            project=cfg.tracking.project,
+            entity=cfg.tracking.entity,
+            name=run_dir.name,
+            save_dir=str(run_dir),
+            offline=offline,
+            tags=cfg.tracking.tags or None,
+            log_model=False,  # cannot be combined with offline mode; checkpoints stay in the run dir
+        )
+    logger.log_hyperparams(cfg.to_dict())
+    return logger
+
+
+def log_images(logger: Logger | None, images: dict[str, Path], step: int | None = None) -> None:
+    """Log PNG files already saved in the run dir (W&B only; CSV keeps them as files)."""
+    if isinstance(logger, WandbLogger):
+        logger.log_image(key="plots", images=[str(p) for p in images.values()], caption=list(images), step=step)
+
+
+def finish_tracking(logger: Logger | None) -> None:
+    """Offline W&B runs must be finished or their .wandb file stays an empty header."""
+    if isinstance(logger, WandbLogger):
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+
+
+def tracking_report(cfg: ExperimentConfig, logger: Logger | None, run_dir: Path) -> dict[str, Any]:
+    """Where the metrics went, with the exact next step for an offline W&B run (printed at the end)."""
+    backend = cfg.tracking.backend
+    if backend == "none":
+        return {"backend": "none", "message": "tracking: none (tracking.backend=none)"}
+    if backend == "csv":
+        path = run_dir / "metrics" / "metrics.csv"
+        return {"backend": "csv", "path": str(path), "message": f"tracking: CSV at {path}"}
+    if os.environ.get("WANDB_MODE") == "disabled":
+        return {"backend": "wandb", "mode": "disabled", "message": "W&B: disabled (WANDB_MODE=disabled)"}
+    offline_dirs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    if wandb_offline(cfg) or offline_dirs:
+        target = str(offline_dirs[-1]) if offline_dirs else str(run_dir / "wandb")
+        return {"backend": "wandb", "mode": "offline", "path": target, "message": f"W&B: offline run; upload it with: wandb sync {target}"}
+    url = None
+    if isinstance(logger, WandbLogger):
+        url = getattr(getattr(logger, "_experiment", None), "url", None)
+    return {"backend": "wandb", "mode": "online", "url": url, "message": f"W&B: online run {url or ''}".rstrip()}

@@ -1,4 +1,0 @@
-"""Self-supervised pretraining and fine-tuning. Importing registers every algorithm:
-ae (undercomplete / denoising / sparse), stacked_ae, vae, simclr, finetune."""
-
-from raylight.pretrain import autoencoders, finetune, simclr, stacked_ae, vae  # noqa: F401

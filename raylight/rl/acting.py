@@ -1,0 +1,56 @@
+"""The typed seam between rollout workers and acting networks: how to explore, what acting returns.
+
+Every acting network (``QNetwork``, ``ActorCritic``) has
+    act(obs, explore=Exploration(), deterministic=False) -> ActorOutput    (under torch.no_grad)
+so a worker acts without knowing the algorithm, and evaluation passes ``deterministic=True``.
+``Exploration`` travels from the learner's ``RolloutRequest`` to the (possibly remote) workers,
+so it is a small frozen, picklable value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+import torch
+
+Array = TypeVar("Array", torch.Tensor, np.ndarray)
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """How a rollout worker picks actions this request.
+
+    ``random``: uniform actions from the env's action space, no network (DQN's warm-up); the
+    worker handles it, since only it knows the space. ``epsilon``: epsilon-greedy for value-based
+    actors; None leaves the actor's own behaviour (greedy Q, or sampling a stochastic policy).
+    """
+
+    random: bool = False
+    epsilon: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.epsilon is not None and not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon must lie in [0, 1], got {self.epsilon}")
+
+
+@dataclass(frozen=True)
+class ActorOutput(Generic[Array]):
+    """Actions (B, *act_shape) and, for policy-gradient actors, log pi(a|s) (B,) and V(s) (B,) at acting time.
+
+    PPO needs the sampling-time log-probs and values later (ratio, value clipping, GAE), so they
+    ride along with the actions instead of being recomputed by the learner.
+    """
+
+    actions: Array
+    logprobs: Array | None = None
+    values: Array | None = None
+
+    def numpy(self: ActorOutput[torch.Tensor]) -> ActorOutput[np.ndarray]:
+        return ActorOutput(
+            self.actions.numpy(),
+            None if self.logprobs is None else self.logprobs.numpy(),
+            None if self.values is None else self.values.numpy(),
+        )
+

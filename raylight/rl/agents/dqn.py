@@ -1,0 +1,169 @@
+"""DQN (Mnih et al. 2015) with the Rainbow-era options: double Q, dueling head, n-step returns,
+prioritized replay, hard or Polyak target updates, Huber loss, gradient clipping.
+
+Per iteration (one Lightning step): the workers take ``train_freq`` env steps with an epsilon-greedy
+policy, the transitions go into the replay buffer, and ``gradient_steps`` minibatch updates follow.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+from torch.nn import functional as F
+
+from raylight.core.errors import ConfigError
+from raylight.core.registry import register_algorithm
+from raylight.rl.acting import Exploration
+from raylight.rl.config import RLExperimentConfig
+from raylight.rl.losses import dqn_td_target
+from raylight.rl.module import RLModule, RolloutRequest
+from raylight.rl.networks import QNetwork
+from raylight.rl.replay import ReplayBuffer, ReplaySamples
+from raylight.rl.rollout import RolloutBatch
+from raylight.rl.task import RL_TASK
+
+
+class DQNConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
+    batch_size: int = Field(64, ge=1, description="Transitions per minibatch.")
+    buffer_size: int = Field(100_000, ge=1, description="Replay capacity in transitions.")
+    learning_starts: int = Field(1_000, ge=0, description="Env steps of uniform-random actions before learning.")
+    train_freq: int = Field(256, ge=1, description="Env steps (over all envs) collected per iteration.")
+    gradient_steps: int = Field(128, ge=1, description="Minibatch updates per iteration.")
+    target_update: Literal["hard", "polyak"] = Field("hard", description="Copy the online net, or Polyak-average into it.")
+    target_update_interval: int = Field(128, ge=1, description="Hard updates: gradient steps between target copies.")
+    tau: float = Field(0.005, gt=0, le=1, description="Polyak coefficient per gradient step.")
+    eps_start: float = Field(1.0, ge=0, le=1, description="Initial exploration epsilon.")
+    eps_end: float = Field(0.04, ge=0, le=1, description="Final exploration epsilon.")
+    exploration_fraction: float = Field(0.16, gt=0, le=1, description="Fraction of trainer.total_env_steps to anneal epsilon over.")
+    double_q: bool = Field(True, description="Double DQN: online net picks the next action, target net scores it.")
+    dueling: bool = Field(False, description="Dueling head: Q = V + A - mean(A).")
+    n_step: int = Field(1, ge=1, description="n-step returns.")
+    prioritized: bool = Field(False, description="Prioritized replay (proportional).")
+    per_alpha: float = Field(0.6, ge=0, le=1, description="PER priority exponent.")
+    per_beta0: float = Field(0.4, ge=0, le=1, description="PER importance exponent, annealed to 1 over training.")
+    loss: Literal["huber", "mse"] = Field("huber", description="TD loss.")
+    max_grad_norm: float | None = Field(10.0, gt=0, description="Clip the gradient norm (None: no clipping).")
+    hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP widths (vector observations).")
+
+
+@register_algorithm("dqn", DQNConfig, RL_TASK)
+class DQN(RLModule):
+    on_policy = False
+
+    def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
+        super().__init__(cfg, obs_space, act_space)
+        if not isinstance(act_space, gym.spaces.Discrete):
+            raise ConfigError(f"algo: dqn needs a Discrete action space; {cfg.env.id} has {act_space}")
+        self.hp: DQNConfig = cfg.agent
+        self.q_net = self.build_actor(self.hp, obs_space, act_space)
+        self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
+        self.num_envs = cfg.envs_per_rank  # this learner rank's envs; every rank has its own buffer
+        self.replay = ReplayBuffer(
+            capacity=self.hp.buffer_size,
+            num_streams=self.num_envs,
+            obs_shape=obs_space.shape,
+            obs_dtype=obs_space.dtype,
+            action_shape=(),
+            action_dtype=np.int64,
+            gamma=self.hp.gamma,
+            n_step=self.hp.n_step,
+            prioritized=self.hp.prioritized,
+            alpha=self.hp.per_alpha,
+            seed=cfg.seed,
+        )
+        self.gradient_updates = 0
+
+    @staticmethod
+    def build_actor(agent_cfg: DQNConfig, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
+        return QNetwork(obs_space, int(act_space.n), agent_cfg.hidden, agent_cfg.dueling)
+
+    def acting_network(self) -> nn.Module:
+        return self.q_net
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.q_net.parameters(), lr=self.hp.lr)
+
+    # --- acting -------------------------------------------------------------------------------
+    def epsilon(self) -> float:
+        """Linear anneal from eps_start to eps_end over exploration_fraction of the run."""
+        span = self.hp.exploration_fraction * self.cfg.trainer.total_env_steps
+        frac = min(1.0, self.env_steps / span)
+        return self.hp.eps_start + frac * (self.hp.eps_end - self.hp.eps_start)
+
+    def rollout_request(self) -> RolloutRequest:
+        steps_per_env = max(1, self.hp.train_freq // self.num_envs)
+        if self.env_steps < self.hp.learning_starts:
+            return RolloutRequest(steps_per_env, Exploration(random=True))
+        return RolloutRequest(steps_per_env, Exploration(epsilon=self.epsilon()))
+
+    def make_training_item(self, batches: list[RolloutBatch]) -> ReplaySamples | None:
+        self.replay.extend(batches)
+        if self.env_steps < self.hp.learning_starts or len(self.replay) < self.hp.batch_size:
+            return None
+        beta = self.hp.per_beta0 + (1.0 - self.hp.per_beta0) * min(1.0, self.env_steps / self.cfg.trainer.total_env_steps)
+        return self.replay.sample(self.hp.gradient_steps, self.hp.batch_size, beta)
+
+    # --- learning -----------------------------------------------------------------------------
+    def training_step(self, batch: ReplaySamples, batch_idx: int) -> None:
+        opt = self.optimizers()
+        losses, q_means = [], []
+        for g in range(batch.obs.shape[0]):
+            mb = ReplaySamples(*(x[g] for x in batch))  # (B, ...)
+            q = self.q_net(mb.obs).gather(1, mb.actions.long().unsqueeze(1)).squeeze(1)  # (B,)
+            with torch.no_grad():
+                next_q_target = self.q_target(mb.next_obs)  # (B, A)
+                next_q_online = self.q_net(mb.next_obs) if self.hp.double_q else None  # (B, A)
+                target = dqn_td_target(mb.returns, mb.discounts, next_q_online, next_q_target, self.hp.double_q)
+            td_error = target - q
+            elementwise = F.smooth_l1_loss(q, target, reduction="none") if self.hp.loss == "huber" else td_error.pow(2)
+            loss = (mb.weights * elementwise).mean()
+            self.optimizer_step(opt, loss, self.q_net.parameters(), self.hp.max_grad_norm)
+            self.replay.update_priorities(mb.indices.cpu().numpy(), td_error.detach().cpu().numpy())
+            self._update_target()
+            losses.append(loss.detach())
+            q_means.append(q.detach().mean())
+        self.policy_version += 1
+        self.log_iteration(
+            {
+                "train/loss": float(torch.stack(losses).mean()),
+                "train/q_mean": float(torch.stack(q_means).mean()),
+                "train/epsilon": self.epsilon(),
+                "train/gradient_updates": float(self.gradient_updates),
+            }
+        )
+
+    def _update_target(self) -> None:
+        self.gradient_updates += 1
+        if self.hp.target_update == "polyak":
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.q_target.parameters()), list(self.q_net.parameters()), self.hp.tau)
+        elif self.gradient_updates % self.hp.target_update_interval == 0:
+            self.q_target.load_state_dict(self.q_net.state_dict())
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["raylight"]["gradient_updates"] = self.gradient_updates
+        if self.cfg.checkpoint.include_replay:
+            # Tensors, not numpy arrays: loadable with torch.load(weights_only=True).
+            checkpoint["raylight"]["replay"] = {
+                k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+                for k, v in self.replay.state_dict().items()
+            }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        state = checkpoint.get("raylight", {})
+        self.gradient_updates = int(state.get("gradient_updates", 0))
+        if "replay" in state:
+            self.replay.load_state_dict({k: v.numpy() if torch.is_tensor(v) else v for k, v in state["replay"].items()})

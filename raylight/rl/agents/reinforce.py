@@ -1,0 +1,103 @@
+"""REINFORCE with a learned value baseline (Williams 1992; Sutton & Barto 2018, section 13.4).
+
+Per iteration (one Lightning step): every env takes ``n_steps`` with the current policy; the
+policy gradient uses the discounted reward-to-go G_t minus the baseline V(s_t), and V is
+regressed onto G_t, in one gradient step on
+    L = -(G_t - V(s_t)) * log pi(a_t|s_t) + vf_coef * (G_t - V(s_t))^2 - ent_coef * H
+
+What "whole-episode returns" means here: the rollout workers run continuing vector envs, so a
+rollout holds complete episodes plus fragments at both ends. G_t is the exact Monte-Carlo
+reward-to-go for every step whose episode terminates inside the rollout. Where an episode is
+cut instead -- truncated by a time limit, or still running when the rollout ends -- the missing
+tail is estimated by V(s') (so those steps are bootstrapped, not pure Monte Carlo). Choose
+``n_steps`` a few times the typical episode length to keep that share small. The value
+baseline uses the sampling-time V, so the gradient stays unbiased wherever G_t is exact.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from pydantic import Field
+from torch import nn
+
+from raylight.core.registry import register_algorithm
+from raylight.rl.actor_critic import (
+    ActorCritic,
+    OnPolicyRollout,
+    PolicyNetConfig,
+    actor_critic_loss,
+    bootstrap_values,
+    collate_rollouts,
+    explained_variance,
+)
+from raylight.rl.config import RLExperimentConfig
+from raylight.rl.module import RLModule, RolloutRequest
+from raylight.rl.returns import discounted_returns
+from raylight.rl.rollout import RolloutBatch
+from raylight.rl.task import RL_TASK
+
+
+class ReinforceConfig(PolicyNetConfig):
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    n_steps: int = Field(512, ge=1, description="Steps per env per update; several episode lengths (see module doc).")
+    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
+    normalize_advantage: bool = Field(True, description="Normalize G - V over the rollout (scale-free step size).")
+    ent_coef: float = Field(0.0, ge=0, description="Entropy bonus coefficient.")
+    vf_coef: float = Field(0.5, ge=0, description="Baseline (value) loss coefficient.")
+    max_grad_norm: float | None = Field(None, gt=0, description="Clip the global gradient norm (None: no clipping).")
+
+
+@register_algorithm("reinforce", ReinforceConfig, RL_TASK)
+class Reinforce(RLModule):
+    on_policy = True
+
+    def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
+        super().__init__(cfg, obs_space, act_space)
+        self.hp: ReinforceConfig = cfg.agent
+        self.policy = self.build_actor(self.hp, obs_space, act_space)
+
+    @staticmethod
+    def build_actor(agent_cfg: ReinforceConfig, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
+        return ActorCritic(obs_space, act_space, agent_cfg)
+
+    def acting_network(self) -> nn.Module:
+        return self.policy
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.policy.parameters(), lr=self.hp.lr)
+
+    def rollout_request(self) -> RolloutRequest:
+        return RolloutRequest(self.hp.n_steps)
+
+    def make_training_item(self, batches: list[RolloutBatch]) -> OnPolicyRollout:
+        return collate_rollouts(batches)
+
+    def training_step(self, batch: OnPolicyRollout, batch_idx: int) -> None:
+        # On-policy: the rollout must come from the weights being updated (no loader prefetch, no stale worker).
+        assert batch.policy_version == self.policy_version, "stale rollout reached REINFORCE"
+        hp = self.hp
+        opt = self.optimizers()
+
+        # 1. Reward-to-go G_t per episode; V(s') only fills in the tails of cut episodes.
+        next_values = bootstrap_values(self.policy, batch.next_obs)  # (T, N)
+        returns = discounted_returns(batch.rewards, next_values, batch.terminated, batch.truncated, hp.gamma)
+        b_returns = returns.flatten(0, 1)  # (T*N,)
+        b_advantages = b_returns - batch.values.flatten(0, 1)  # baseline: V at sampling time
+        if hp.normalize_advantage:
+            b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std() + 1e-8)
+
+        # 2. One step: policy gradient with baseline + baseline regression.
+        loss, stats = actor_critic_loss(
+            self.policy, batch.obs.flatten(0, 1), batch.actions.flatten(0, 1), b_advantages, b_returns, hp.vf_coef, hp.ent_coef
+        )
+
+        self.optimizer_step(opt, loss, self.policy.parameters(), self.hp.max_grad_norm)
+
+        self.policy_version += 1
+        self.log_iteration(
+            {
+                **{f"train/{k}": float(v) for k, v in stats.items()},
+                "train/explained_variance": explained_variance(batch.values.flatten(0, 1), b_returns),
+            }
+        )

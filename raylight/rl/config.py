@@ -1,0 +1,75 @@
+"""RL experiment config: the env, rollout and eval sections, and RL's trainer and checkpoint keys."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field
+
+from raylight.core.config import CheckpointConfig, ExperimentConfig, Section, TrainerConfig
+
+
+class EnvConfig(Section):
+    id: str = Field("CartPole-v1", description="Registered Gymnasium id, or a user env as 'module:Class' / 'module:make_fn'.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments passed to the env constructor.")
+    max_episode_steps: int | None = Field(None, ge=1, description="Time limit (TimeLimit wrapper); None keeps the env's own.")
+    frame_stack: int = Field(1, ge=1, description="Stack this many consecutive observations (FrameStackObservation).")
+    atari_preprocessing: bool = Field(False, description="Apply AtariPreprocessing (84x84 grayscale, frame skip 4, noop reset).")
+    normalize_obs: bool = Field(False, description="Running mean/std observation normalization per env copy (NormalizeObservation).")
+    clip_actions: bool = Field(True, description="Clip continuous actions to the Box bounds when sent to the env.")
+
+
+class RolloutConfig(Section):
+    num_workers: int = Field(0, ge=0, description="Ray rollout actors; 0 samples in the learner's process through the same interface.")
+    envs_per_worker: int = Field(1, ge=1, description="Environment copies per worker, stepped as one gymnasium vector env.")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs Ray reserves for each rollout actor.")
+
+
+class EvalConfig(Section):
+    every_env_steps: int = Field(5000, ge=1, description="Run a greedy evaluation every this many env steps.")
+    episodes: int = Field(10, ge=1, description="Episodes per evaluation, on env copies separate from the training envs.")
+    stop_at_return: float | Literal["auto"] | None = Field(
+        None, description="Stop once eval/return_mean reaches this value; 'auto': the env's registered reward_threshold (CartPole-v1: 475); None: never."
+    )
+
+
+class RLTrainerConfig(TrainerConfig):
+    total_env_steps: int = Field(100_000, ge=1, description="Stop after this many environment steps (all learner ranks together).")
+
+
+class RLCheckpointConfig(CheckpointConfig):
+    include_replay: bool = Field(True, description="Store the replay buffer in the checkpoint so a resumed run continues exactly (one learner rank only).")
+
+
+class RLExperimentConfig(ExperimentConfig):
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    trainer: RLTrainerConfig = Field(default_factory=RLTrainerConfig)
+    checkpoint: RLCheckpointConfig = Field(default_factory=RLCheckpointConfig)
+
+    @property
+    def envs_per_rank(self) -> int:
+        """Env copies one learner rank steps: its share of the rollout workers x envs_per_worker."""
+        return max(self.rollout.num_workers // self.trainer.num_workers, 1) * self.rollout.envs_per_worker
+
+    @property
+    def subject(self) -> str:
+        """'CartPole-v1' -> 'cartpole'; 'ALE/Pong-v5' -> 'pong'; 'pkg.mod:MyEnv' -> 'myenv'."""
+        stem = re.split(r"[:/]", self.env.id)[-1]
+        return re.sub(r"-v\d+$", "", stem).lower() or "env"
+
+
+def resolved_stop_return(cfg: RLExperimentConfig) -> float | None:
+    """``eval.stop_at_return`` with 'auto' replaced by the env's registered reward threshold."""
+    stop: Any = cfg.eval.stop_at_return
+    if stop != "auto":
+        return stop
+    import gymnasium as gym
+
+    try:
+        threshold = gym.spec(cfg.env.id).reward_threshold
+    except Exception:  # noqa: BLE001 - user envs ('module:Class') have no registered spec
+        threshold = None
+    return None if threshold is None else float(threshold)

@@ -1,0 +1,97 @@
+"""Build Gymnasium vector envs from an ``EnvConfig``: registered ids and user ``module:attr`` envs alike.
+
+User envs are registered with Gymnasium under a derived id, so both kinds go through
+``gymnasium.make_vec`` and get the same standard wrappers. Vector envs use SAME_STEP autoreset so
+the true final observation of an episode is available (``info['final_obs']``) for bootstrapping.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+
+from raylight.core.errors import ConfigError
+from raylight.rl.config import EnvConfig
+
+
+def resolve_env_id(env_id: str) -> str:
+    """Return a Gymnasium id; a ``module:attr`` user env is checked and registered on first use."""
+    if ":" not in env_id or env_id in gym.registry:
+        if env_id not in gym.registry:
+            raise ConfigError(f"env.id: {env_id!r} is not a registered Gymnasium env (or use 'module:Class')")
+        return env_id
+    module_name, _, attr = env_id.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"env.id: cannot import module {module_name!r} ({exc})") from None
+    if not callable(getattr(module, attr, None)):
+        raise ConfigError(f"env.id: {module_name!r} has no class or function {attr!r}")
+    gym_id = f"raylight-user/{module_name}.{attr}-v0"
+    if gym_id not in gym.registry:
+        gym.register(id=gym_id, entry_point=env_id)
+    return gym_id
+
+
+def standard_wrappers(cfg: EnvConfig) -> list[Callable[[gym.Env], gym.Env]]:
+    wrappers: list[Callable[[gym.Env], gym.Env]] = []
+    if cfg.atari_preprocessing:
+        wrappers.append(lambda e: gym.wrappers.AtariPreprocessing(e, frame_skip=1 if _has_frameskip(e) else 4))
+    if cfg.max_episode_steps is not None:
+        steps = cfg.max_episode_steps
+        wrappers.append(lambda e: gym.wrappers.TimeLimit(e, max_episode_steps=steps))
+    if cfg.normalize_obs:
+        wrappers.append(gym.wrappers.NormalizeObservation)
+    if cfg.frame_stack > 1:
+        n = cfg.frame_stack
+        wrappers.append(lambda e: gym.wrappers.FrameStackObservation(e, stack_size=n))
+    return wrappers
+
+
+def _has_frameskip(env: gym.Env) -> bool:
+    """ALE v5 envs skip frames themselves; AtariPreprocessing must then not skip again."""
+    return int(env.unwrapped.spec.kwargs.get("frameskip", 1)) > 1 if env.unwrapped.spec else False
+
+
+def make_vector_env(cfg: EnvConfig, num_envs: int, seed: int, render_mode: str | None = None) -> gym.vector.VectorEnv:
+    """A synchronous vector env of ``num_envs`` copies, reset with seeds ``seed .. seed+num_envs-1``."""
+    gym_id = resolve_env_id(cfg.id)
+    kwargs = dict(cfg.kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    try:
+        env = gym.make_vec(
+            gym_id,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+            wrappers=standard_wrappers(cfg),
+            **kwargs,
+        )
+    except TypeError as exc:
+        raise ConfigError(f"env.kwargs: {cfg.id} rejected its arguments ({exc})") from None
+    env.reset(seed=[seed + i for i in range(num_envs)])
+    env.action_space.seed(seed)
+    return env
+
+
+def single_spaces(cfg: EnvConfig) -> tuple[gym.Space, gym.Space]:
+    """Observation and action space of one env copy (what networks are built from)."""
+    env = make_vector_env(cfg, num_envs=1, seed=0)
+    try:
+        return env.single_observation_space, env.single_action_space
+    finally:
+        env.close()
+
+
+def to_env_actions(actions: np.ndarray, space: gym.Space, clip: bool) -> np.ndarray:
+    """Map policy outputs to what the env accepts, only here at the env edge: clip Box actions to bounds,
+    shift Discrete indices (0..n-1 in every network and buffer) by the space's ``start``."""
+    if isinstance(space, gym.spaces.Box) and clip:
+        return np.clip(actions, space.low, space.high)
+    if isinstance(space, gym.spaces.Discrete) and space.start != 0:
+        return actions + space.start
+    return actions

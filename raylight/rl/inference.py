@@ -1,0 +1,49 @@
+"""Rebuild a trained agent from a checkpoint (config inside it) and evaluate it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from raylight.core.checkpoints import config_from_checkpoint, find_checkpoint, load_checkpoint_file
+from raylight.core.config import build_config
+from raylight.core.errors import CheckpointError, RaylightError
+from raylight.core.registry import get_algorithm
+from raylight.rl.evaluation import evaluate_policy, record_video
+
+
+def load_agent(run_or_ckpt: str | Path) -> Any:
+    """The RL LightningModule of a checkpoint, weights restored, on CPU, in eval mode."""
+    path = find_checkpoint(run_or_ckpt)
+    ckpt = load_checkpoint_file(path)
+    cfg = build_config(config_from_checkpoint(ckpt, path))
+    task = get_algorithm(cfg.algo).task
+    if task.kind != "rl":
+        raise RaylightError(f"{path}: a {cfg.algo} checkpoint is not an RL agent (use raylight finetune/export)")
+    module = task.build_module(cfg)
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit the {cfg.algo} network ({str(exc).splitlines()[0]})") from None
+    module.on_load_checkpoint(ckpt)
+    return module.eval()
+
+
+def evaluate_checkpoint(run_or_ckpt: str | Path, episodes: int, seed: int, video_dir: Path | None = None) -> dict[str, Any]:
+    if episodes < 1:
+        raise RaylightError(f"--episodes must be >= 1, got {episodes}")
+    module = load_agent(run_or_ckpt)
+    actor = module.cpu_actor()
+    result = evaluate_policy(actor, module.cfg.env, episodes, seed)
+    out: dict[str, Any] = {
+        "checkpoint": str(find_checkpoint(run_or_ckpt)),
+        "env_id": module.cfg.env.id,
+        "env_steps_trained": module.env_steps,
+        "episodes": episodes,
+        "return_mean": result.mean,
+        "return_std": result.std,
+    }
+    if video_dir is not None:
+        video_dir.mkdir(parents=True, exist_ok=True)
+        out["videos"] = [str(p) for p in record_video(actor, module.cfg.env, min(episodes, 3), seed, video_dir)]
+    return out

@@ -1,0 +1,160 @@
+"""What every RL LightningModule shares: env-step bookkeeping, the policy copy shipped to workers,
+episode statistics, checkpointed counters. The algorithm subclasses add only their math.
+
+Protocol with the experience DataModule (``raylight.rl.experience``):
+  ``rollout_request()`` -> how many steps per env to sample next, with which exploration params;
+  ``policy_state()``    -> (CPU state dict of the acting network, version) shipped to the workers;
+  ``make_training_item(batches)`` -> one whole update's worth of data (or None while warming up).
+One Lightning step = one whole update (a DQN gradient-step block, a PPO epochs x minibatches pass):
+Lightning's per-step overhead is large next to RL-sized networks (shared/PITFALLS.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from raylight.rl.acting import Exploration
+from raylight.rl.config import RLExperimentConfig
+from raylight.rl.rollout import RolloutBatch
+
+
+@dataclass(frozen=True)
+class RolloutRequest:
+    steps_per_env: int
+    explore: Exploration = field(default_factory=Exploration)
+
+
+@dataclass(frozen=True)
+class ActorSpec:
+    """Picklable recipe for the acting network a rollout worker builds (algorithm name + its config)."""
+
+    algo: str
+    agent: dict[str, Any]
+
+    def __call__(self, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
+        from raylight.core.registry import get_algorithm
+
+        spec = get_algorithm(self.algo)
+        return spec.module_cls.build_actor(spec.config_cls.model_validate(self.agent), obs_space, act_space)
+
+
+class RLModule(pl.LightningModule):
+    """Base of the RL algorithms. Subclasses set ``on_policy`` and implement the four hooks below."""
+
+    on_policy: ClassVar[bool] = False
+
+    def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
+        super().__init__()
+        # Plain dict only: checkpoints must load with torch.load(weights_only=True).
+        self.save_hyperparameters({"config": cfg.to_dict()})
+        self.cfg = cfg
+        self.obs_space = obs_space
+        self.act_space = act_space
+        self.automatic_optimization = False
+        self.env_steps = 0
+        self.episodes = 0
+        self.policy_version = 0
+        self.recent_returns: deque[float] = deque(maxlen=100)
+        self.recent_lengths: deque[int] = deque(maxlen=100)
+        self._rate_t0 = time.perf_counter()
+        self._rate_steps0 = 0
+
+    # --- hooks the algorithm implements -------------------------------------------------------
+    @staticmethod
+    def build_actor(agent_cfg: BaseModel, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
+        """A fresh acting network (``act(obs, deterministic=False, **explore) -> (actions, extras)``)."""
+        raise NotImplementedError
+
+    def acting_network(self) -> nn.Module:
+        """The learner's network whose state dict the workers' ``build_actor`` copies load."""
+        raise NotImplementedError
+
+    def rollout_request(self) -> RolloutRequest:
+        raise NotImplementedError
+
+    def make_training_item(self, batches: list[RolloutBatch]) -> Any | None:
+        raise NotImplementedError
+
+    # --- shared machinery ---------------------------------------------------------------------
+    @property
+    def actor_spec(self) -> ActorSpec:
+        return ActorSpec(self.cfg.algo, self.cfg.agent.model_dump(mode="json"))
+
+    def policy_state(self) -> tuple[dict[str, torch.Tensor], int]:
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in self.acting_network().state_dict().items()}
+        return weights, self.policy_version
+
+    def cpu_actor(self) -> nn.Module:
+        """A CPU copy of the current policy (evaluation never disturbs the learner's device)."""
+        actor = self.build_actor(self.cfg.agent, self.obs_space, self.act_space)
+        actor.load_state_dict(self.policy_state()[0])
+        return actor.eval()
+
+    def observe_rollouts(self, batches: list[RolloutBatch]) -> None:
+        """Count env steps and episodes: global over learner ranks (one all-reduce per iteration), so
+        every rank agrees on schedules, evaluation points and the end of the run."""
+        steps = sum(b.num_steps for b in batches)
+        episodes = sum(len(b.episode_returns) for b in batches)
+        if self._trainer is not None and self.trainer.world_size > 1:
+            counts = torch.tensor([steps, episodes], dtype=torch.int64, device=self.device)
+            steps, episodes = (int(x) for x in self.trainer.strategy.reduce(counts, reduce_op="sum").tolist())
+        self.env_steps += steps
+        self.episodes += episodes
+        for b in batches:  # this rank's episodes: a sample of the whole, enough for progress and logs
+            self.recent_returns.extend(b.episode_returns.tolist())
+            self.recent_lengths.extend(b.episode_lengths.tolist())
+
+    def rollout_metrics(self) -> dict[str, float]:
+        """Once-per-iteration metrics: env steps, episodes, recent return, env steps per second."""
+        now = time.perf_counter()
+        rate = (self.env_steps - self._rate_steps0) / max(now - self._rate_t0, 1e-9)
+        self._rate_t0, self._rate_steps0 = now, self.env_steps
+        out = {"env_steps": float(self.env_steps), "episodes": float(self.episodes), "steps_per_s": rate}
+        if self.recent_returns:
+            out["rollout/return_mean"] = float(np.mean(self.recent_returns))
+            out["rollout/length_mean"] = float(np.mean(self.recent_lengths))
+        return out
+
+    def optimizer_step(self, opt: Any, loss: torch.Tensor, params: Any, max_grad_norm: float | None) -> None:
+        """zero_grad -> backward (through Lightning, for precision plugins) -> optional norm clip -> step."""
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(params, max_grad_norm)
+        opt.step()
+
+    def log_iteration(self, metrics: dict[str, float]) -> None:
+        """Log once per Lightning step (not per minibatch): per-call logging costs ~2 ms."""
+        metrics = {**self.rollout_metrics(), **metrics}
+        bar = {"env_steps", "episodes", "rollout/return_mean", "steps_per_s"}
+        self.log_dict({k: v for k, v in metrics.items() if k in bar}, prog_bar=True, on_step=True, batch_size=1)
+        self.log_dict({k: v for k, v in metrics.items() if k not in bar}, on_step=True, batch_size=1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["raylight"] = {
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "policy_version": self.policy_version,
+            "recent_returns": list(self.recent_returns),
+            "recent_lengths": list(self.recent_lengths),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("raylight", {})
+        self.env_steps = int(state.get("env_steps", 0))
+        self.episodes = int(state.get("episodes", 0))
+        self.policy_version = int(state.get("policy_version", 0))
+        self.recent_returns.extend(state.get("recent_returns", []))
+        self.recent_lengths.extend(state.get("recent_lengths", []))
+        self._rate_steps0 = self.env_steps
+

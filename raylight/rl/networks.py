@@ -1,0 +1,132 @@
+"""Torsos chosen from the observation space (MLP for vectors, Nature-CNN for images) and the Q-network.
+
+Every torso maps raw env observations (any dtype; uint8 images are scaled here) to features (B, F).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from raylight.core.errors import ConfigError
+from raylight.rl.acting import ActorOutput, Exploration
+
+
+def layer_init(layer: nn.Linear | nn.Conv2d, gain: float = float(np.sqrt(2))) -> nn.Module:
+    """Orthogonal init (CleanRL/SB3 default for RL torsos): stabler early learning than PyTorch's default."""
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class MLP(nn.Module):
+    """Vector observations (B, *shape) -> (B, hidden[-1]); Discrete observations are one-hot encoded."""
+
+    def __init__(self, in_dim: int, hidden: list[int], one_hot: int | None = None) -> None:
+        super().__init__()
+        self.one_hot = one_hot
+        layers: list[nn.Module] = []
+        for width in hidden:
+            layers += [layer_init(nn.Linear(in_dim, width)), nn.ReLU()]
+            in_dim = width
+        self.net = nn.Sequential(*layers)
+        self.out_dim = in_dim
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.one_hot is not None:
+            x = F.one_hot(obs.long().reshape(-1), self.one_hot).float()  # (B, n)
+        else:
+            x = obs.reshape(obs.shape[0], -1).float()  # (B, prod(shape))
+        return self.net(x)
+
+
+class NatureCNN(nn.Module):
+    """Mnih et al. 2015 torso: images (B, C, H, W) -> (B, 512). uint8 pixels are scaled to [0, 1]."""
+
+    def __init__(self, obs_shape: tuple[int, ...], channels_last: bool, scale: float, features: int = 512) -> None:
+        super().__init__()
+        self.channels_last = channels_last
+        self.scale = scale
+        c = obs_shape[-1] if channels_last else obs_shape[0]
+        self.conv = nn.Sequential(
+            layer_init(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            dummy = torch.zeros(1, *obs_shape)
+            n_flat = self.conv(self._to_nchw(dummy)).shape[1]
+        self.fc = nn.Sequential(layer_init(nn.Linear(n_flat, features)), nn.ReLU())
+        self.out_dim = features
+
+    def _to_nchw(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float() * self.scale
+        return x.permute(0, 3, 1, 2) if self.channels_last else x
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(self._to_nchw(obs)))
+
+
+class _AddChannel(nn.Module):
+    """(B, H, W) grayscale frames -> (B, 1, H, W)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.out_dim = inner.out_dim
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.inner(obs.unsqueeze(1))
+
+
+def build_torso(obs_space: gym.Space, hidden: list[int]) -> nn.Module:
+    """MLP for vector/Discrete observations, Nature-CNN for image-shaped Box observations."""
+    if isinstance(obs_space, gym.spaces.Discrete):
+        return MLP(int(obs_space.n), hidden, one_hot=int(obs_space.n))
+    if not isinstance(obs_space, gym.spaces.Box):
+        raise ConfigError(f"env.id: observation space {obs_space} is not supported (need Box or Discrete)")
+    shape = obs_space.shape
+    scale = 1.0 / 255.0 if obs_space.dtype == np.uint8 else 1.0
+    if len(shape) == 3 and min(shape[1:]) >= 36:
+        return NatureCNN(shape, channels_last=False, scale=scale)  # (C, H, W), e.g. frame-stacked Atari
+    if len(shape) == 3 and min(shape[:2]) >= 36:
+        return NatureCNN(shape, channels_last=True, scale=scale)  # (H, W, C) raw RGB frames
+    if len(shape) == 2 and min(shape) >= 36:
+        return _AddChannel(NatureCNN((1, *shape), channels_last=False, scale=scale))  # (H, W) grayscale
+    return MLP(int(np.prod(shape)), hidden)
+
+
+class QNetwork(nn.Module):
+    """Q(s, .) for a Discrete action space; optionally dueling: Q = V + A - mean(A) (Wang et al. 2016)."""
+
+    def __init__(self, obs_space: gym.Space, n_actions: int, hidden: list[int], dueling: bool) -> None:
+        super().__init__()
+        self.torso = build_torso(obs_space, hidden)
+        self.dueling = dueling
+        self.n_actions = n_actions
+        self.advantage = layer_init(nn.Linear(self.torso.out_dim, n_actions), gain=1.0)
+        self.value = layer_init(nn.Linear(self.torso.out_dim, 1), gain=1.0) if dueling else None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        h = self.torso(obs)  # (B, F)
+        adv = self.advantage(h)  # (B, A)
+        if self.value is None:
+            return adv
+        return self.value(h) + adv - adv.mean(dim=1, keepdim=True)  # (B, A)
+
+    @torch.no_grad()
+    def act(
+        self, obs: torch.Tensor, explore: Exploration = Exploration(), deterministic: bool = False
+    ) -> ActorOutput[torch.Tensor]:
+        """Epsilon-greedy actions (B,) with ``explore.epsilon`` (None: greedy); ``deterministic`` forces greedy."""
+        greedy = self.forward(obs).argmax(dim=1)
+        epsilon = explore.epsilon or 0.0
+        if deterministic or epsilon <= 0.0:
+            return ActorOutput(greedy)
+        random = torch.randint(0, self.n_actions, greedy.shape)
+        take_random = torch.rand(greedy.shape) < epsilon
+        return ActorOutput(torch.where(take_random, random, greedy))

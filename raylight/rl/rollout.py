@@ -1,0 +1,263 @@
+"""Rollout workers: each owns a Gymnasium vector env and a CPU copy of the policy, and returns numpy batches.
+
+``RolloutWorker`` is a plain class (unit-testable without Ray); ``RolloutGroup`` runs N of them as Ray
+actors, or one in the learner's process when ``rollout.num_workers`` is 0 -- same interface either way.
+Weights travel through the object store: one ``ray.put`` per sync, the same ref handed to every actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from raylight.rl.acting import ActorOutput, Exploration
+from raylight.rl.config import EnvConfig, RLExperimentConfig
+from raylight.rl.envs import make_vector_env, to_env_actions
+
+Weights = dict[str, torch.Tensor]
+ActorFactory = Callable[[gym.Space, gym.Space], nn.Module]
+
+
+@dataclass
+class RolloutBatch:
+    """T steps of N envs from one worker. Arrays are time-major: (T, N, ...).
+
+    ``next_obs[t]`` is the observation after step t; at an episode end it is the true final
+    observation (not the reset one), so truncated steps can be bootstrapped.
+    """
+
+    obs: np.ndarray  # (T, N, *obs_shape)
+    actions: np.ndarray  # (T, N, *act_shape)
+    rewards: np.ndarray  # (T, N) float32
+    terminated: np.ndarray  # (T, N) bool
+    truncated: np.ndarray  # (T, N) bool
+    next_obs: np.ndarray  # (T, N, *obs_shape)
+    logprobs: np.ndarray | None = None  # (T, N) log pi(a|s) at sampling time (policy-gradient actors)
+    values: np.ndarray | None = None  # (T, N) V(s) at sampling time (policy-gradient actors)
+    episode_returns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # finished episodes
+    episode_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    policy_version: int = 0
+    worker_index: int = 0
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.rewards.size)
+
+
+class RolloutWorker:
+    """Steps ``num_envs`` env copies with a local policy copy; episodes continue across ``sample`` calls.
+
+    The policy is an ``nn.Module`` with ``act(obs, explore) -> ActorOutput`` (``raylight.rl.acting``).
+    """
+
+    def __init__(
+        self,
+        env_cfg: EnvConfig,
+        num_envs: int,
+        seed: int,
+        actor_factory: ActorFactory | None,
+        worker_index: int = 0,
+        torch_threads: int | None = None,
+    ) -> None:
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)  # one rollout actor = one core; avoid oversubscription
+        self.env_cfg = env_cfg
+        self.worker_index = worker_index
+        self.env = make_vector_env(env_cfg, num_envs=num_envs, seed=seed)
+        self.obs, _ = self.env.reset(seed=[seed + i for i in range(num_envs)])
+        self.actor = actor_factory(self.env.single_observation_space, self.env.single_action_space) if actor_factory else None
+        if self.actor is not None:
+            self.actor.eval()
+        self.version = 0
+        self._ep_return = np.zeros(num_envs, np.float64)
+        self._ep_length = np.zeros(num_envs, np.int64)
+
+    @property
+    def num_envs(self) -> int:
+        return self.env.num_envs
+
+    def set_weights(self, weights: Weights | None, version: int) -> None:
+        if weights is not None and self.actor is not None:
+            self.actor.load_state_dict(weights)
+        self.version = version
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, explore: Exploration) -> ActorOutput[np.ndarray]:
+        """Policy actions for a batch of observations; uniform random ones if ``explore.random`` or no policy."""
+        if self.actor is None or explore.random:
+            space = self.env.single_action_space
+            if len(obs) == self.num_envs:
+                actions = np.asarray(self.env.action_space.sample())
+            else:
+                actions = np.stack([space.sample() for _ in range(len(obs))])
+            if isinstance(space, gym.spaces.Discrete):
+                actions = actions - space.start  # stored as indices 0..n-1, like the networks' actions
+            return ActorOutput(actions)
+        return self.actor.act(torch.as_tensor(obs), explore).numpy()
+
+    def sample(
+        self, steps_per_env: int, explore: Exploration, weights: Weights | None = None, version: int | None = None
+    ) -> RolloutBatch:
+        """Step every env ``steps_per_env`` times; ``weights`` (if given) are loaded first."""
+        if version is not None:
+            self.set_weights(weights, version)
+        T, N = steps_per_env, self.num_envs
+        obs_buf = np.empty((T, N, *self.obs.shape[1:]), dtype=self.obs.dtype)
+        next_buf = np.empty_like(obs_buf)
+        rewards = np.empty((T, N), np.float32)
+        terminated = np.empty((T, N), bool)
+        truncated = np.empty((T, N), bool)
+        act_buf: np.ndarray | None = None
+        logp_buf: np.ndarray | None = None
+        value_buf: np.ndarray | None = None
+        ep_returns: list[float] = []
+        ep_lengths: list[int] = []
+        space = self.env.single_action_space
+        for t in range(T):
+            out = self.act(self.obs, explore)
+            act_buf = _store(act_buf, t, T, out.actions)
+            logp_buf = _store(logp_buf, t, T, out.logprobs)
+            value_buf = _store(value_buf, t, T, out.values)
+            next_obs, reward, term, trunc, info = self.env.step(to_env_actions(out.actions, space, self.env_cfg.clip_actions))
+            obs_buf[t] = self.obs
+            next_buf[t] = next_obs
+            done = term | trunc
+            if done.any():
+                # SAME_STEP autoreset: next_obs already holds the reset obs; the true last obs is in info.
+                for i in np.flatnonzero(done):
+                    next_buf[t, i] = info["final_obs"][i]
+            rewards[t] = reward
+            terminated[t] = term
+            truncated[t] = trunc
+            self._ep_return += reward
+            self._ep_length += 1
+            if done.any():
+                ep_returns.extend(self._ep_return[done].tolist())
+                ep_lengths.extend(self._ep_length[done].tolist())
+                self._ep_return[done] = 0.0
+                self._ep_length[done] = 0
+            self.obs = next_obs
+        assert act_buf is not None
+        return RolloutBatch(
+            obs=obs_buf,
+            actions=act_buf,
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            next_obs=next_buf,
+            logprobs=logp_buf,
+            values=value_buf,
+            episode_returns=np.asarray(ep_returns, np.float32),
+            episode_lengths=np.asarray(ep_lengths, np.int64),
+            policy_version=self.version,
+            worker_index=self.worker_index,
+        )
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _store(buf: np.ndarray | None, t: int, T: int, x: np.ndarray | None) -> np.ndarray | None:
+    """Write step t of a (T, ...) buffer, allocating it at the first step; outputs the actor lacks stay None."""
+    if x is None:
+        return buf
+    if buf is None:
+        buf = np.empty((T, *x.shape), x.dtype)
+    buf[t] = x
+    return buf
+
+
+@dataclass
+class PendingSample:
+    """Handle for an in-flight ``RolloutGroup.request``: Ray refs, or batches already computed locally."""
+
+    refs: list[Any] = field(default_factory=list)
+    local: list[RolloutBatch] = field(default_factory=list)
+
+
+class RolloutGroup:
+    """One learner rank's rollout actors (or one in-process worker) behind one interface: request, collect.
+
+    With several learner ranks (DD-PPO style) ``rollout.num_workers`` is the total: rank r owns workers
+    r*W/K .. (r+1)*W/K - 1, and worker g seeds its envs from ``seed + 1000*g``, so no two ranks
+    ever step the same env stream. With ``num_workers: 0`` each rank steps one in-process worker.
+    """
+
+    def __init__(self, cfg: RLExperimentConfig, actor_factory: ActorFactory | None, rank: int = 0, world_size: int = 1) -> None:
+        self.cfg = cfg
+        self.num_workers = cfg.rollout.num_workers // world_size
+        self.envs_per_worker = cfg.rollout.envs_per_worker
+        self._sent_version: int | None = None
+        self._local: RolloutWorker | None = None
+        self._actors: list[Any] = []
+        if self.num_workers == 0:
+            self._local = RolloutWorker(cfg.env, self.envs_per_worker, cfg.seed + 1000 * rank, actor_factory, rank)
+        else:
+            from raylight.core.cluster import remote_class
+
+            remote_cls = remote_class(RolloutWorker)
+            first = rank * self.num_workers
+            self._actors = [
+                remote_cls.options(num_cpus=cfg.rollout.cpus_per_worker, max_restarts=3, max_task_retries=3).remote(
+                    cfg.env, self.envs_per_worker, cfg.seed + 1000 * g, actor_factory, g, 1
+                )
+                for g in range(first, first + self.num_workers)
+            ]
+
+    @property
+    def num_envs(self) -> int:
+        """Env copies across all workers: one ``request`` adds ``steps_per_env * num_envs`` env steps."""
+        return max(self.num_workers, 1) * self.envs_per_worker
+
+    @property
+    def remote(self) -> bool:
+        return bool(self._actors)
+
+    def request(
+        self, steps_per_env: int, explore: Exploration, weights: Weights | None = None, version: int = 0
+    ) -> PendingSample:
+        """Start sampling on every worker; weights are shipped only when ``version`` changed."""
+        send = weights if version != self._sent_version else None
+        self._sent_version = version
+        if self._local is not None:
+            return PendingSample(local=[self._local.sample(steps_per_env, explore, send, version)])
+        import ray
+
+        weights_ref = ray.put(send) if send is not None else None  # one put, shared by every actor
+        return PendingSample(refs=[a.sample.remote(steps_per_env, explore, weights_ref, version) for a in self._actors])
+
+    def collect(self, pending: PendingSample) -> list[RolloutBatch]:
+        if pending.refs:
+            import ray
+
+            return list(ray.get(pending.refs))
+        return pending.local
+
+    def sample(
+        self, steps_per_env: int, explore: Exploration, weights: Weights | None = None, version: int = 0
+    ) -> list[RolloutBatch]:
+        return self.collect(self.request(steps_per_env, explore, weights, version))
+
+    def act(self, obs: np.ndarray, explore: Exploration) -> list[np.ndarray]:
+        """Each worker's actions for the same observations (used to check that weights arrived)."""
+        if self._local is not None:
+            return [self._local.act(obs, explore).actions]
+        import ray
+
+        return [out.actions for out in ray.get([a.act.remote(obs, explore) for a in self._actors])]
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
+        if self._actors:
+            import ray
+
+            for a in self._actors:
+                ray.kill(a)
+            self._actors = []

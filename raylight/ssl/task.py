@@ -1,0 +1,73 @@
+"""The pretraining and fine-tuning kinds of experiment: shard readers + ``ShardDataModule`` + the
+method's module + test-split evaluation. Each learner rank reads a disjoint set of shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+from raylight.core.registry import get_algorithm
+from raylight.core.task import BestMetric, RankContext, RankParts
+from raylight.ssl.config import SSLExperimentConfig
+from raylight.ssl.data import ShardDataModule
+from raylight.ssl.datasets import dataset_info
+from raylight.ssl.evaluation import TestSplitEvaluation
+
+
+class SSLTask:
+    """``kind`` 'pretrain' reads every training sample (labels unused); 'finetune' only the labelled subset."""
+
+    config_cls = SSLExperimentConfig
+    best_metric: BestMetric | None = None  # evaluated once at the end: last.ckpt is the result
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    @property
+    def split(self) -> str:
+        return "labelled" if self.kind == "finetune" else "train"
+
+    def check(self, cfg: SSLExperimentConfig) -> None:
+        self.build_module(cfg)  # a missing dataset or an encoder that does not fit fails here, before any run dir
+
+    def uses_ray(self, cfg: SSLExperimentConfig) -> bool:
+        return cfg.data.num_readers > 0
+
+    def actor_cpus(self, cfg: SSLExperimentConfig) -> float:
+        return cfg.data.num_readers * cfg.data.cpus_per_reader
+
+    def build_module(self, cfg: SSLExperimentConfig) -> pl.LightningModule:
+        return get_algorithm(cfg.algo).module_cls(cfg, dataset_info(cfg.data))
+
+    def build(self, cfg: SSLExperimentConfig, run_dir: Path, ctx: RankContext) -> RankParts:
+        info = dataset_info(cfg.data)
+        module = get_algorithm(cfg.algo).module_cls(cfg, info)
+        num_samples = info.num_labelled if self.split == "labelled" else info.num_train
+        datamodule = ShardDataModule(cfg.data, self.split, cfg.seed, num_samples, ctx.rank, ctx.world_size)
+        evaluation = TestSplitEvaluation(cfg, run_dir, finetune=self.kind == "finetune")
+        return RankParts(module, datamodule, [evaluation], trainer_kwargs={"gradient_clip_val": cfg.trainer.gradient_clip_norm})
+
+    def max_epochs(self, cfg: SSLExperimentConfig, completed_epochs: int) -> int:
+        return cfg.trainer.max_epochs
+
+    def summary(self, cfg: SSLExperimentConfig, parts: RankParts, trainer: pl.Trainer) -> dict[str, Any]:
+        info = dataset_info(cfg.data)
+        num_samples = info.num_labelled if self.split == "labelled" else info.num_train
+        evaluation = next(c for c in parts.callbacks if isinstance(c, TestSplitEvaluation))
+        return {
+            "dataset": info.name,
+            "epochs": trainer.current_epoch,
+            "steps": trainer.global_step,
+            "train_samples_per_s": num_samples * trainer.current_epoch / max(evaluation.train_seconds, 1e-9),  # all ranks
+            **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")},
+            **evaluation.metrics,
+            "stop_reason": f"trainer.max_epochs={cfg.trainer.max_epochs} reached"
+            if trainer.current_epoch >= cfg.trainer.max_epochs
+            else f"stopped after {trainer.current_epoch} epochs",
+        }
+
+
+PRETRAIN_TASK = SSLTask("pretrain")
+FINETUNE_TASK = SSLTask("finetune")

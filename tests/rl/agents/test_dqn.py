@@ -1,0 +1,119 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raylight.core.config import load_config
+from raylight.core.run import train
+from raylight.rl.inference import evaluate_checkpoint, load_agent
+
+ROOT = Path(__file__).resolve().parents[2]
+CARTPOLE = ROOT / "configs" / "dqn-cartpole.yaml"
+
+
+def _cfg(run_root: str, *overrides: str):
+    return load_config(CARTPOLE, [f"run_root={run_root}", "tracking.backend=none", "trainer.progress_bar=false", *overrides])
+
+
+@pytest.mark.slow
+def test_dqn_learns_cartpole_to_475(run_root: str) -> None:
+    result = train(_cfg(run_root, "seed=0"))
+    assert result.metrics["reached"] is not None, result.metrics
+    assert result.metrics["eval_return_mean"] >= 475
+    assert result.metrics["env_steps"] <= 50_000
+
+
+def test_checkpoint_round_trip_restores_the_same_greedy_policy(run_root: str) -> None:
+    cfg = _cfg(run_root, "trainer.total_env_steps=3000", "eval.every_env_steps=100000", "eval.stop_at_return=null", "agent.learning_starts=500", "checkpoint.every_iterations=4")
+    result = train(cfg)
+    final_eval = json.loads((result.run_dir / "eval.json").read_text())["history"][-1]
+    # The CLI path: same seed and episode count as the final in-training evaluation -> identical returns.
+    again = evaluate_checkpoint(result.run_dir, episodes=cfg.eval.episodes, seed=cfg.seed)
+    assert again["return_mean"] == pytest.approx(final_eval["return_mean"])
+    assert again["env_steps_trained"] == result.metrics["env_steps"]
+    agent = load_agent(result.checkpoint)
+    ckpt = torch.load(result.checkpoint, weights_only=True)
+    obs = torch.as_tensor(np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32))
+    q_from_ckpt = {k.removeprefix("q_net."): v for k, v in ckpt["state_dict"].items() if k.startswith("q_net.")}
+    fresh = agent.build_actor(agent.cfg.agent, agent.obs_space, agent.act_space)
+    fresh.load_state_dict(q_from_ckpt)
+    assert torch.equal(agent.cpu_actor().act(obs, deterministic=True).actions, fresh.act(obs, deterministic=True).actions)
+    # Periodic checkpoints are kept to checkpoint.keep_last plus last.ckpt, and no temp files are left behind.
+    names = sorted(p.name for p in (result.run_dir / "checkpoints").iterdir())
+    assert "last.ckpt" in names and len([n for n in names if n.startswith("iter-")]) <= cfg.checkpoint.keep_last
+    assert not [n for n in names if n.endswith(".tmp")]
+
+
+def test_resume_continues_env_steps_and_replay(run_root: str) -> None:
+    first = train(_cfg(run_root, "trainer.total_env_steps=2048", "eval.every_env_steps=100000", "agent.learning_starts=512"))
+    assert first.metrics["env_steps"] == 2048
+    resumed = train(_cfg(run_root, "trainer.total_env_steps=4096", "eval.every_env_steps=100000", "agent.learning_starts=512"), resume_from=first.run_dir)
+    assert resumed.run_dir != first.run_dir
+    assert resumed.metrics["env_steps"] == 4096
+    ckpt = torch.load(resumed.checkpoint, weights_only=True)
+    assert ckpt["raylight"]["env_steps"] == 4096
+    assert int(ckpt["raylight"]["replay"]["pos"]) == 4096  # replay buffer carried over, not restarted
+    assert ckpt["raylight"]["gradient_updates"] > 0
+
+
+def test_custom_user_env_trains(run_root: str) -> None:
+    cfg = _cfg(
+        run_root,
+        "env.id=tests.fixtures.envs:Corridor",
+        "env.max_episode_steps=50",
+        "trainer.total_env_steps=4000",
+        "eval.every_env_steps=2000",
+        "eval.stop_at_return=0.9",
+        "agent.learning_starts=500",
+        "agent.train_freq=64",
+        "agent.gradient_steps=32",
+        "agent.hidden=[32]",
+    )
+    result = train(cfg)
+    assert result.metrics["eval_return_mean"] >= 0.9  # optimal: 1 - 0.05 = 0.95
+
+
+def test_image_observations_train_with_the_cnn(run_root: str) -> None:
+    cfg = _cfg(
+        run_root,
+        "env.id=tests.fixtures.envs:PixelTarget",
+        "trainer.total_env_steps=600",
+        "eval.every_env_steps=100000",
+        "agent.learning_starts=200",
+        "agent.train_freq=100",
+        "agent.gradient_steps=4",
+        "agent.batch_size=16",
+        "agent.buffer_size=1000",
+        "checkpoint.include_replay=false",
+    )
+    result = train(cfg)
+    assert result.metrics["env_steps"] == 600
+    assert "replay" not in torch.load(result.checkpoint, weights_only=True)["raylight"]
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_dqn_with_ray_rollout_actors_and_wandb_offline(run_root: str) -> None:
+    cfg = load_config(
+        CARTPOLE,
+        [
+            f"run_root={run_root}",
+            "tracking.backend=wandb",
+            "trainer.progress_bar=false",
+            "rollout.num_workers=2",
+            "rollout.envs_per_worker=2",
+            "trainer.total_env_steps=3000",
+            "eval.every_env_steps=1500",
+            "agent.learning_starts=500",
+            "agent.n_step=3",
+            "agent.dueling=true",
+            "agent.prioritized=true",
+            "agent.target_update=polyak",
+        ],
+    )
+    result = train(cfg)
+    assert result.metrics["env_steps"] >= 3000
+    assert (result.run_dir / "config.yaml").is_file()
+    wandb_files = list((result.run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert wandb_files and wandb_files[0].stat().st_size > 1000, "offline W&B run must be finished, not an empty header"

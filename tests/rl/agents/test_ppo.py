@@ -1,0 +1,195 @@
+"""PPO: actor-critic network, rollout consistency, stale-batch safety, smoke runs and learning tests."""
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from raylight.core.config import load_config
+from raylight.core.errors import ConfigError
+from raylight.core.run import train
+from raylight.rl.acting import Exploration
+from raylight.rl.actor_critic import ActorCritic, PolicyNetConfig, collate_rollouts
+from raylight.rl.agents.ppo import PPO
+from raylight.rl.config import EnvConfig
+from raylight.rl.distributions import DiagGaussian
+from raylight.rl.experience import ExperienceDataset
+from raylight.rl.rollout import PendingSample, RolloutWorker
+from tests.helpers import quiet
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+PG_CONFIGS = ["ppo-cartpole", "ppo-acrobot", "ppo-pendulum", "a2c-cartpole", "reinforce-cartpole"]
+
+
+
+
+@pytest.mark.parametrize("name", PG_CONFIGS)
+def test_policy_gradient_configs_load(name: str) -> None:
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    assert cfg.algo == name.split("-")[0]
+
+
+def test_unknown_agent_key_fails() -> None:
+    with pytest.raises(ConfigError, match="agent.clip_coeff: unknown key"):
+        load_config(CONFIGS / "ppo-cartpole.yaml", ["agent.clip_coeff=0.1"])
+
+
+@pytest.mark.parametrize(
+    "obs_space,act_space",
+    [
+        (gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2)),
+        (gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-2, 2, (2,))),
+        (gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(6)),  # Nature-CNN torso
+    ],
+)
+@pytest.mark.parametrize("shared", [False, True])
+def test_actor_critic_act_shapes(obs_space: gym.Space, act_space: gym.Space, shared: bool) -> None:
+    net = ActorCritic(obs_space, act_space, PolicyNetConfig(hidden=[32], shared_torso=shared))
+    assert (net.critic_torso is None) == shared
+    obs = torch.as_tensor(np.stack([obs_space.sample() for _ in range(3)]))
+    out = net.act(obs)
+    assert out.actions.shape == (3, *act_space.shape)
+    assert out.logprobs.shape == (3,) and out.values.shape == (3,)
+    greedy = net.act(obs, deterministic=True).actions
+    assert torch.equal(greedy, net.act(obs, deterministic=True).actions)
+    torch.testing.assert_close(net.value(obs), out.values)
+    with pytest.raises(ValueError, match="epsilon"):
+        net.act(obs, Exploration(epsilon=0.1))  # epsilon-greedy would make the stored log-probs wrong
+
+
+def test_continuous_actions_stored_unclipped_with_matching_log_prob() -> None:
+    """The env sees clipped actions; the batch keeps the raw sample and log pi of that raw sample."""
+    agent = load_config(CONFIGS / "ppo-pendulum.yaml", ["agent.log_std_init=1.0"]).agent
+    spec_env = EnvConfig(id="Pendulum-v1")
+    worker = RolloutWorker(spec_env, num_envs=2, seed=0, actor_factory=lambda o, a: PPO.build_actor(agent, o, a))
+    batch = worker.sample(64, Exploration())
+    assert np.abs(batch.actions).max() > 2.0  # std e^1: many samples outside [-2, 2]
+    dist, value = worker.actor(torch.as_tensor(batch.obs).flatten(0, 1))
+    assert isinstance(dist, DiagGaussian)
+    logp = dist.log_prob(torch.as_tensor(batch.actions).flatten(0, 1)).reshape(64, 2)
+    torch.testing.assert_close(logp, torch.as_tensor(batch.logprobs))
+    torch.testing.assert_close(value.reshape(64, 2), torch.as_tensor(batch.values))
+
+
+class TwoVersionGroup:
+    """A local rollout group that returns a fresh batch AND one claiming an older policy version."""
+
+    remote = False
+    num_envs = 2
+
+    def __init__(self, worker: RolloutWorker) -> None:
+        self.worker = worker
+
+    def request(self, steps_per_env: int, explore: Exploration, weights: dict | None = None, version: int = 0) -> PendingSample:
+        fresh = self.worker.sample(steps_per_env, explore, weights, version)
+        stale = self.worker.sample(steps_per_env, explore, None, version - 1)
+        return PendingSample(local=[fresh, stale])
+
+    def collect(self, pending: PendingSample) -> list:
+        return pending.local
+
+
+def test_stale_batches_never_reach_the_update(run_root: str) -> None:
+    cfg = load_config(CONFIGS / "ppo-cartpole.yaml", [*quiet(run_root), "rollout.envs_per_worker=2", "agent.minibatch_size=32"])
+    module = PPO(cfg, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2))
+    worker = RolloutWorker(cfg.env, 2, 0, module.actor_spec)
+    seen: list[list[int]] = []
+    make_item = module.make_training_item
+
+    def spy(batches: list) -> object:
+        seen.append([b.policy_version for b in batches])
+        assert all(b.policy_version == module.policy_version for b in batches)
+        return make_item(batches)
+
+    module.make_training_item = spy
+    dataset = ExperienceDataset(module, TwoVersionGroup(worker), total_env_steps=3 * 2 * 2 * 32)
+    for item in dataset:
+        assert item.obs.shape[:2] == (32, 2)  # only the fresh worker batch: T=32, N=2
+        assert item.policy_version == module.policy_version
+        module.policy_version += 1  # what training_step does after an update
+    assert seen == [[0], [1], [2]]
+    assert dataset.dropped_stale == 3
+
+
+def test_minibatch_larger_than_rollout_is_rejected() -> None:
+    cfg = load_config(CONFIGS / "ppo-cartpole.yaml", ["agent.minibatch_size=512"])
+    with pytest.raises(ConfigError, match=r"agent.minibatch_size: 512 exceeds rollout_size = n_steps x all envs = 32 x 8 = 256"):
+        PPO(cfg, gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2))
+
+
+def test_old_batch_size_key_names_its_replacement() -> None:
+    with pytest.raises(ConfigError, match="renamed agent.minibatch_size"):
+        load_config(CONFIGS / "ppo-cartpole.yaml", ["agent.batch_size=64"])
+
+
+def test_collate_rejects_rollouts_without_policy_outputs() -> None:
+    batch = RolloutWorker(EnvConfig(), 2, 0, None).sample(3, Exploration(random=True))
+    assert batch.logprobs is None and batch.values is None
+    with pytest.raises(ValueError, match="logprobs and values"):
+        collate_rollouts([batch])
+
+
+def test_collate_concatenates_workers_along_env_axis() -> None:
+    spec = load_config(CONFIGS / "ppo-cartpole.yaml").agent
+    factory = lambda o, a: PPO.build_actor(spec, o, a)  # noqa: E731
+    batches = [RolloutWorker(EnvConfig(), n, seed, factory).sample(5, Exploration()) for n, seed in ((2, 0), (3, 1))]
+    rollout = collate_rollouts(batches)
+    assert rollout.obs.shape == (5, 5, 4) and rollout.actions.shape == (5, 5) and rollout.logprobs.shape == (5, 5)
+    np.testing.assert_array_equal(rollout.rewards[:, 2:].numpy(), batches[1].rewards)
+
+
+@pytest.mark.parametrize("overrides", [[], ["agent.target_kl=0.001", "agent.clip_range_vf=0.2", "agent.shared_torso=true"]])
+def test_ppo_smoke_run_trains_and_logs(run_root: str, overrides: list[str]) -> None:
+    cfg = load_config(
+        CONFIGS / "ppo-cartpole.yaml",
+        [*quiet(run_root), "tracking.backend=csv", "trainer.total_env_steps=1024", "eval.every_env_steps=512", "eval.episodes=2", *overrides],
+    )
+    result = train(cfg)
+    assert result.metrics["env_steps"] == 1024 and result.metrics["stale_batches_dropped"] == 0
+    assert result.checkpoint is not None and result.checkpoint.is_file()
+    header = next((result.run_dir / "metrics").glob("*.csv")).read_text().splitlines()[0]
+    for key in ("train/pg_loss", "train/v_loss", "train/approx_kl", "train/clipfrac", "train/lr", "train/epochs"):
+        assert key in header
+
+
+def test_ppo_continuous_smoke_run(run_root: str) -> None:
+    cfg = load_config(
+        CONFIGS / "ppo-pendulum.yaml",
+        [*quiet(run_root), "trainer.total_env_steps=512", "agent.n_steps=64", "eval.episodes=1", "eval.every_env_steps=512"],
+    )
+    result = train(cfg)
+    assert result.metrics["env_steps"] == 512 and np.isfinite(result.metrics["eval_return_mean"])
+
+
+@pytest.mark.slow
+def test_ppo_solves_cartpole(run_root: str) -> None:
+    """RL Zoo hyperparameters (configs/ppo-cartpole.yaml): greedy eval return >= 475 within 60k steps."""
+    cfg = load_config(CONFIGS / "ppo-cartpole.yaml", [*quiet(run_root), "trainer.total_env_steps=60000"])
+    result = train(cfg)
+    assert result.metrics["reached"] is not None, result.metrics
+    assert result.metrics["eval_return_mean"] >= 475
+
+
+@pytest.mark.slow
+def test_ppo_learns_pendulum(run_root: str) -> None:
+    """configs/ppo-pendulum.yaml: mean greedy return better than -400 (random: about -1200)."""
+    cfg = load_config(
+        CONFIGS / "ppo-pendulum.yaml", [*quiet(run_root), "trainer.total_env_steps=81920", "eval.stop_at_return=-300"]
+    )
+    result = train(cfg)
+    assert result.metrics["eval_return_mean"] > -400, result.metrics
+
+
+@pytest.mark.slow
+def test_ppo_with_two_ray_rollout_workers(ray_session: None, run_root: str) -> None:
+    cfg = load_config(
+        CONFIGS / "ppo-cartpole.yaml",
+        [*quiet(run_root), "rollout.num_workers=2", "rollout.envs_per_worker=4", "trainer.total_env_steps=5120",
+         "eval.every_env_steps=5120", "eval.episodes=2"],
+    )
+    result = train(cfg)
+    assert result.metrics["env_steps"] == 5120
+    assert result.metrics["stale_batches_dropped"] == 0
+    assert np.isfinite(result.metrics["eval_return_mean"])

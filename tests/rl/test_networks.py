@@ -1,0 +1,50 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from raylight.core.errors import ConfigError
+from raylight.rl.acting import Exploration
+from raylight.rl.networks import MLP, NatureCNN, QNetwork, build_torso
+
+
+def test_torso_is_chosen_from_the_observation_space() -> None:
+    assert isinstance(build_torso(gym.spaces.Box(-1, 1, (4,)), [8]), MLP)
+    assert isinstance(build_torso(gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), [8]), NatureCNN)
+    assert isinstance(build_torso(gym.spaces.Box(0, 255, (40, 40, 3), np.uint8), [8]), NatureCNN)
+    grey = build_torso(gym.spaces.Box(0, 255, (84, 84), np.uint8), [8])
+    assert grey(torch.zeros(2, 84, 84, dtype=torch.uint8)).shape == (2, 512)
+    onehot = build_torso(gym.spaces.Discrete(5), [8])
+    assert onehot(torch.tensor([0, 4])).shape == (2, 8)
+    with pytest.raises(ConfigError, match="observation space"):
+        build_torso(gym.spaces.Dict({"a": gym.spaces.Discrete(2)}), [8])
+
+
+def test_cnn_scales_uint8_pixels() -> None:
+    cnn = NatureCNN((40, 40, 3), channels_last=True, scale=1 / 255)
+    x = torch.full((1, 40, 40, 3), 255, dtype=torch.uint8)
+    assert torch.allclose(cnn(x), cnn(torch.ones(1, 40, 40, 3) * 255))
+
+
+def test_dueling_q_has_mean_zero_advantage_decomposition() -> None:
+    torch.manual_seed(0)
+    q = QNetwork(gym.spaces.Box(-1, 1, (3,)), 4, [16], dueling=True)
+    obs = torch.randn(5, 3)
+    h = q.torso(obs)
+    values = q.value(h)
+    out = q(obs)
+    assert out.shape == (5, 4)
+    torch.testing.assert_close(out.mean(dim=1, keepdim=True), values)
+
+
+def test_epsilon_greedy_act() -> None:
+    torch.manual_seed(0)
+    q = QNetwork(gym.spaces.Box(-1, 1, (3,)), 4, [16], dueling=False)
+    obs = torch.randn(1000, 3)
+    greedy = q.act(obs, deterministic=True).actions
+    assert torch.equal(greedy, q(obs).argmax(1))
+    assert torch.equal(q.act(obs).actions, greedy)  # no epsilon: greedy
+    out = q.act(obs, Exploration(epsilon=1.0))
+    assert out.logprobs is None and out.values is None  # a Q-network has no policy outputs to store
+    explored = out.actions
+    assert 0.6 < (explored != greedy).float().mean() < 0.9  # 3/4 of random picks differ
