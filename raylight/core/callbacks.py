@@ -57,7 +57,7 @@ class RunCheckpoints(Checkpoint):
             return False
         self.best_value, self.best_step = float(value), int(step)
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(self.best_path)
+        trainer.save_checkpoint(self.best_path, weights_only=False)
         return True
 
     def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
@@ -75,11 +75,11 @@ class RunCheckpoints(Checkpoint):
     def _save(self, trainer: pl.Trainer, name: str | None) -> None:
         self.dirpath.mkdir(parents=True, exist_ok=True)
         if name is not None:
-            trainer.save_checkpoint(self.dirpath / name)
+            trainer.save_checkpoint(self.dirpath / name, weights_only=False)
             periodic = sorted(self.dirpath.glob("iter-*.ckpt"))
             for old in periodic[: -self.keep_last]:
                 old.unlink(missing_ok=True)
-        trainer.save_checkpoint(self.last_path)
+        trainer.save_checkpoint(self.last_path, weights_only=False)
 
     def state_dict(self) -> dict[str, Any]:
         return {"iterations": self.iterations, "best_value": self.best_value, "best_step": self.best_step}

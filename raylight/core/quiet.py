@@ -3,7 +3,7 @@
 - Lightning's INFO chatter: the litmodels/litlogger tips, "GPU available / TPU available", "`Trainer.fit`
   stopped: `max_epochs=1` reached" (raylight says why a run stopped itself). Lightning sets its logger
   to INFO when it is imported, so the level is set after importing it; WARNING and above still show.
-- the ``torch.utils._pytree`` deprecation that a dependency triggers on import.
+- torch's ``LeafSpec`` deprecation that Lightning's ``_pytree`` helper triggers.
 - wandb's own console chatter (``WANDB_SILENT``), unless the user asked otherwise.
 """
 
@@ -28,9 +28,8 @@ def silence_known_noise() -> None:
 
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=r".*_pytree.*deprecated", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=r".*_pytree.*deprecated", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", message=r".*_pytree.*deprecated", category=UserWarning)
+    # Lightning 2.6's utilities/_pytree.py builds torch's deprecated LeafSpec on every batch transfer.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
     # Lightning suggests more DataLoader workers; our loaders deliberately run in-process (the sources are Ray actors).
     warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck.*")
     os.environ.setdefault("WANDB_SILENT", "true")

@@ -40,9 +40,11 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
     from raylight.core.checkpoints import AtomicCheckpointIO
     from raylight.core.config import build_config
+    from raylight.core.quiet import silence_known_noise
     from raylight.core.run import fit_rank
     from raylight.core.task import RankContext
 
+    silence_known_noise()
     cfg = build_config(config["cfg"])
     ctx = ray.train.get_context()
     rank_ctx = RankContext(ctx.get_world_rank(), ctx.get_world_size())

@@ -49,6 +49,8 @@ def build_logger(cfg: ExperimentConfig, run_dir: Path) -> Logger | None:
             tags=cfg.tracking.tags or None,
             log_model=False,  # cannot be combined with offline mode; checkpoints stay in the run dir
         )
+        # Lightning passes anonymous=None, which wandb 0.31 answers with a deprecation warning on every run.
+        logger._wandb_init.pop("anonymous", None)
     logger.log_hyperparams(cfg.to_dict())
     return logger
 

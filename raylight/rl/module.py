@@ -72,7 +72,7 @@ class RLModule(pl.LightningModule):
     # --- hooks the algorithm implements -------------------------------------------------------
     @staticmethod
     def build_actor(agent_cfg: BaseModel, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
-        """A fresh acting network (``act(obs, deterministic=False, **explore) -> (actions, extras)``)."""
+        """A fresh acting network: ``act(obs, explore=Exploration(), deterministic=False) -> ActorOutput`` (``raylight.rl.acting``)."""
         raise NotImplementedError
 
     def acting_network(self) -> nn.Module:

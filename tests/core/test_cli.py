@@ -23,7 +23,8 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
         (["agent.lr=fast"], "agent.lr:"),
         (["agent.nope=1"], "agent.nope: unknown key"),
         (["env.id=NoSuchEnv-v0"], "env.id:"),
-        (["trainer.num_workers=2"], "trainer.num_workers:"),
+        (["trainer.num_workers=2", "rollout.num_workers=3"], "rollout.num_workers: 3 must be 0 or a multiple of trainer.num_workers"),
+        (["trainer.num_workers=8"], "resources: this run needs 8 CPUs"),
         (["algo=nope"], "algo: unknown algorithm"),
     ],
 )

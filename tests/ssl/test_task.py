@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.pretrain.conftest import CONFIGS, FAST
+from tests.ssl.conftest import CONFIGS, FAST
 
 ROOT = Path(__file__).resolve().parents[2]
 

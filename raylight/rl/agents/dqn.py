@@ -154,7 +154,8 @@ class DQN(RLModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint["raylight"]["gradient_updates"] = self.gradient_updates
-        if self.cfg.checkpoint.include_replay:
+        # Each learner rank has its own buffer; only a single-rank run stores it (a resumed multi-rank run refills).
+        if self.cfg.checkpoint.include_replay and self.trainer.world_size == 1:
             # Tensors, not numpy arrays: loadable with torch.load(weights_only=True).
             checkpoint["raylight"]["replay"] = {
                 k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v

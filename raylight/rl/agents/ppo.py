@@ -15,6 +15,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import torch
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 from torch import nn
 
 from raylight.core.errors import ConfigError
@@ -60,7 +61,9 @@ class PPOConfig(PolicyNetConfig):
     def _batch_size_was_renamed(cls, data: Any) -> Any:
         # "batch_size" read as the rollout size as often as the minibatch size; say where it went.
         if isinstance(data, dict) and "batch_size" in data:
-            raise ValueError("agent.batch_size was renamed agent.minibatch_size (transitions per SGD minibatch)")
+            raise PydanticCustomError(
+                "renamed_key", "batch_size was renamed minibatch_size (transitions per SGD minibatch; a rollout is n_steps x all envs)"
+            )
         return data
 
 

@@ -10,7 +10,7 @@ from raylight.core.errors import ConfigError
 from raylight.core.run import train
 from tests.helpers import quiet
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "a2c-cartpole.yaml"
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "a2c-cartpole.yaml"
 
 
 

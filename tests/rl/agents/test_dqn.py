@@ -9,7 +9,7 @@ from raylight.core.config import load_config
 from raylight.core.run import train
 from raylight.rl.inference import evaluate_checkpoint, load_agent
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CARTPOLE = ROOT / "configs" / "dqn-cartpole.yaml"
 
 

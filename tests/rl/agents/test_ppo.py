@@ -19,7 +19,7 @@ from raylight.rl.experience import ExperienceDataset
 from raylight.rl.rollout import PendingSample, RolloutWorker
 from tests.helpers import quiet
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 PG_CONFIGS = ["ppo-cartpole", "ppo-acrobot", "ppo-pendulum", "a2c-cartpole", "reinforce-cartpole"]
 
 
@@ -120,7 +120,7 @@ def test_minibatch_larger_than_rollout_is_rejected() -> None:
 
 
 def test_old_batch_size_key_names_its_replacement() -> None:
-    with pytest.raises(ConfigError, match="renamed agent.minibatch_size"):
+    with pytest.raises(ConfigError, match="agent: batch_size was renamed minibatch_size"):
         load_config(CONFIGS / "ppo-cartpole.yaml", ["agent.batch_size=64"])
 
 

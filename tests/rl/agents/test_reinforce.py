@@ -9,7 +9,7 @@ from raylight.core.config import load_config
 from raylight.core.run import train
 from tests.helpers import quiet
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "reinforce-cartpole.yaml"
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "reinforce-cartpole.yaml"
 
 
 

@@ -10,7 +10,7 @@ import torch
 from raylight.core.errors import ConfigError
 from raylight.ssl.methods.ae import kl_sparsity, l1_sparsity
 from raylight.ssl.methods.vae import gaussian_kl, reparameterize
-from tests.pretrain.conftest import epoch_losses, run_config
+from tests.ssl.conftest import epoch_losses, run_config
 
 
 def test_sparsity_penalties_known_answers() -> None:

@@ -13,7 +13,7 @@ from raylight.core.config import load_config
 from raylight.ssl.datasets import dataset_info
 from raylight.ssl.export import load_encoder, read_encoder_source
 from raylight.ssl.methods.finetune import FineTune
-from tests.pretrain.conftest import CONFIGS, FAST
+from tests.ssl.conftest import CONFIGS, FAST
 
 
 def _finetune_args(run_root: str, *extra: str) -> list[str]:

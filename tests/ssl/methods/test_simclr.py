@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from raylight.core.errors import ConfigError
-from tests.pretrain.conftest import epoch_losses, run_config
+from tests.ssl.conftest import epoch_losses, run_config
 
 
 def test_simclr_loss_falls_and_features_separate_digits(run_root: str) -> None:
