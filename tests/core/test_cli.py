@@ -80,3 +80,80 @@ def test_evaluate_records_videos(capsys, run_root, tmp_path) -> None:
     assert main(["evaluate", str(run_dir), "--episodes", "1", "--video", str(tmp_path / "videos")]) == 0
     videos = list((tmp_path / "videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
+
+
+def test_overrides_are_accepted_after_flags() -> None:
+    """The README's `raylight finetune CFG --from X key=value` and `train CFG --resume X key=value` forms."""
+    from raylight.core.cli import build_parser, parse_args
+
+    parser = build_parser()
+    args = parse_args(parser, ["train", CARTPOLE, "a.b=1", "--resume", "runs/x", "trainer.total_env_steps=5", "seed=3"])
+    assert args.resume == "runs/x" and args.overrides == ["a.b=1", "trainer.total_env_steps=5", "seed=3"]
+    args = parse_args(parser, ["finetune", "cfg.yaml", "--from", "runs/pre", "data.label_fraction=0.02"])
+    assert args.source == "runs/pre" and args.overrides == ["data.label_fraction=0.02"]
+    with pytest.raises(SystemExit):
+        parse_args(parser, ["train", CARTPOLE, "--resume", "x", "not-an-override"])
+
+
+def test_resume_with_overrides_after_the_flag_continues_counters(capsys, run_root) -> None:
+    import json
+
+    assert main(["train", CARTPOLE, f"run_root={run_root}", *FAST]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["status"] == "completed" and first["env_steps"] == 1024
+    assert main(["train", CARTPOLE, "--resume", first["run_dir"], f"run_root={run_root}", *FAST, "trainer.total_env_steps=2048"]) == 0
+    captured = capsys.readouterr()
+    resumed = json.loads(captured.out)
+    assert resumed["env_steps"] == 2048 and resumed["run_dir"] != first["run_dir"]
+    # How the run ended and where its metrics went are said in plain words at the end.
+    assert "raylight: completed: env-step budget trainer.total_env_steps=2,048 reached" in captured.err
+    assert "tracking: CSV at" in captured.err
+
+
+def test_best_checkpoint_kept_beside_last_and_reported(capsys, run_root) -> None:
+    import json
+
+    assert main(["train", CARTPOLE, f"run_root={run_root}", *FAST, "trainer.total_env_steps=2048", "eval.every_env_steps=512"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    run_dir = Path(summary["run_dir"])
+    evals = json.loads((run_dir / "eval.json").read_text())["history"]
+    assert summary["best_checkpoint"] == str(run_dir / "checkpoints" / "best.ckpt")
+    assert summary["best_eval_return_mean"] == max(r["return_mean"] for r in evals) == summary["best_return_mean"]
+    assert summary["eval_return_mean"] == evals[-1]["return_mean"]
+    assert main(["evaluate", summary["best_checkpoint"], "--episodes", "2"]) == 0
+
+
+def test_run_name_follows_an_env_override(capsys, run_root) -> None:
+    assert main(["train", CARTPOLE, f"run_root={run_root}", *FAST, "env.id=Acrobot-v1", "trainer.total_env_steps=512"]) == 0
+    run_dir = next(Path(run_root).iterdir())
+    assert run_dir.name.startswith("dqn-acrobot-")
+
+
+def test_ctrl_c_keeps_a_final_checkpoint_and_a_summary(run_root, tmp_path) -> None:
+    """SIGINT mid-training: exit 130, summary.json says interrupted, last.ckpt is saved then (not 1000 iterations later)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from raylight.core.checkpoints import load_checkpoint_file
+
+    cmd = [sys.executable, "-m", "raylight.core.cli", "train", str(ROOT / "configs" / "ppo-cartpole.yaml"), f"run_root={run_root}",
+           "tracking.backend=csv", "trainer.progress_bar=false", "trainer.total_env_steps=10000000", "eval.stop_at_return=null",
+           "eval.every_env_steps=1024", "eval.episodes=2", "checkpoint.every_iterations=100000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(Path(run_root).glob("*/eval.json")):
+        time.sleep(0.2)
+    assert list(Path(run_root).glob("*/eval.json")), "training never reached its first evaluation"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    run_dir = next(Path(run_root).iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["final_checkpoint_saved"] is True
+    ckpt = load_checkpoint_file(run_dir / "checkpoints" / "last.ckpt")
+    assert ckpt["raylight"]["env_steps"] >= 1024
+    assert "Traceback" not in err and "raylight: interrupted" in err

@@ -54,7 +54,7 @@ def test_unknown_algorithm_lists_known_ones() -> None:
 
 
 def test_missing_algo_is_an_error() -> None:
-    with pytest.raises(ConfigError, match=r"^algo: Field required"):
+    with pytest.raises(ConfigError, match=r"^algo: required"):
         build_config({})
 
 
@@ -97,3 +97,26 @@ def test_schema_documents_every_section_key() -> None:
     table = describe_schema()
     for key in ("rollout.num_workers", "ray.address", "tracking.backend", "eval.every_env_steps"):
         assert f"`{key}`" in table
+
+
+def test_each_kind_carries_only_its_own_sections() -> None:
+    """A discriminated union keyed by the algorithm's kind: RL has no data section, SSL no env."""
+    rl = build_config({"algo": "dqn"})
+    ssl = build_config({"algo": "simclr"})
+    assert hasattr(rl, "env") and not hasattr(rl, "data") and "data" not in rl.to_dict()
+    assert hasattr(ssl, "data") and not hasattr(ssl, "env") and "env" not in ssl.to_dict()
+    with pytest.raises(ConfigError, match=r"^data: unknown key"):
+        build_config({"algo": "dqn", "data": {"crop_min_scale": 0.5}})
+    with pytest.raises(ConfigError, match=r"^env: unknown key"):
+        build_config({"algo": "simclr", "env": {"id": "CartPole-v1"}})
+    with pytest.raises(ConfigError, match=r"^trainer.max_epochs: unknown key"):
+        build_config({"algo": "ppo", "trainer": {"max_epochs": 3}})
+
+
+def test_schema_documents_every_kind() -> None:
+    from raylight.core.config import describe_schema
+
+    text = describe_schema()
+    for key in ("`trainer.num_workers`", "`env.id`", "`rollout.num_workers`", "`trainer.total_env_steps`", "`data.dataset`",
+                "`trainer.max_epochs`", "`agent.minibatch_size`"):
+        assert key in text, key

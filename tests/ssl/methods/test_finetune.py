@@ -35,7 +35,8 @@ def test_export_round_trip_gives_identical_outputs(pretrained_ae: Path, tmp_path
 
 def test_finetune_from_checkpoint_reports_test_accuracy(pretrained_ae: Path, run_root: str, capsys: pytest.CaptureFixture) -> None:
     args = _finetune_args(run_root, "agent.mode=full", "trainer.max_epochs=25", "agent.head_lr=0.01", "agent.encoder_lr=0.001")
-    assert main([*args, "--from", str(pretrained_ae)]) == 0
+    # Overrides after --from, as the README shows it (this form used to fail with "unrecognized arguments").
+    assert main([*args[:2], "--from", str(pretrained_ae), *args[2:]]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 0.5 < out["test_accuracy"] <= 1.0
     summary = json.loads((Path(out["run_dir"]) / "summary.json").read_text())

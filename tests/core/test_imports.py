@@ -1,0 +1,79 @@
+"""The import direction the layout promises: the core never imports a domain, RL and SSL never import
+each other, and no module-level import circle exists anywhere in the package."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "raylight"
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, module_level_only: bool) -> set[str]:
+    """raylight.* modules imported by a file; function-local and TYPE_CHECKING imports optional."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if module_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("raylight")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("raylight"):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def _files(sub: str) -> list[Path]:
+    return sorted((PACKAGE / sub).rglob("*.py"))
+
+
+def test_core_never_imports_a_domain() -> None:
+    offenders = {
+        _module_name(f): sorted(m for m in _imports(f, module_level_only=False) if m.startswith(("raylight.rl", "raylight.ssl")))
+        for f in _files("core")
+    }
+    assert not {k: v for k, v in offenders.items() if v}, offenders
+
+
+def test_rl_and_ssl_do_not_import_each_other() -> None:
+    for domain, other in (("rl", "raylight.ssl"), ("ssl", "raylight.rl")):
+        bad = {_module_name(f): sorted(m for m in _imports(f, False) if m.startswith(other)) for f in _files(domain)}
+        assert not {k: v for k, v in bad.items() if v}, bad
+
+
+def test_no_module_level_import_cycles() -> None:
+    modules = {_module_name(f): f for f in sorted(PACKAGE.rglob("*.py"))}
+    graph = {name: {m for m in _imports(f, module_level_only=True) if m in modules and m != name} for name, f in modules.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*stack[stack.index(nxt):], nxt]))
+            if nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def test_importing_the_whole_core_loads_no_domain() -> None:
+    """At run time too: a fresh interpreter importing every core module has no raylight.rl/ssl loaded."""
+    mods = [_module_name(f) for f in _files("core")]
+    code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in mods)
+    code += "bad = [m for m in sys.modules if m.startswith(('raylight.rl', 'raylight.ssl'))]\nprint(bad)\nsys.exit(1 if bad else 0)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
