@@ -11,8 +11,11 @@ every node sees (one machine, or a shared file system).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pytorch_lightning as pl
 
 from raylight.core.config import ExperimentConfig
 from raylight.core.errors import ConfigError
@@ -56,14 +59,19 @@ def _worker_loop(config: dict[str, Any]) -> None:
     }
     ckpt = Path(config["ckpt_path"]) if config["ckpt_path"] else None
     run_dir = Path(config["run_dir"])
-    metrics = fit_rank(cfg, run_dir, ckpt, rank_ctx, strategy, prepare_trainer)
+    metrics = fit_rank(cfg, run_dir, ckpt, rank_ctx, strategy, prepare_trainer, config["callbacks"])
     if rank_ctx.is_main:  # Result.metrics is not guaranteed to be rank 0's: hand them over through the run dir
         (run_dir / _RANK0_METRICS).write_text(json.dumps(metrics, default=str))
     ray.train.report({"rank": rank_ctx.rank})
 
 
-def fit_distributed(cfg: ExperimentConfig, run_dir: Path, ckpt_path: Path | None) -> dict[str, Any]:
-    """Run ``trainer.num_workers`` DDP ranks under Ray Train; returns rank 0's metrics."""
+def fit_distributed(
+    cfg: ExperimentConfig, run_dir: Path, ckpt_path: Path | None, extra_callbacks: Sequence[pl.Callback] = ()
+) -> dict[str, Any]:
+    """Run ``trainer.num_workers`` DDP ranks under Ray Train; returns rank 0's metrics.
+
+    ``extra_callbacks`` (picklable) join every rank's trainer: observers such as tests use them.
+    """
     from raylight.core.registry import get_algorithm
 
     TorchTrainer, ScalingConfig, RunConfig = _import_ray_train()
@@ -76,6 +84,7 @@ def fit_distributed(cfg: ExperimentConfig, run_dir: Path, ckpt_path: Path | None
             "run_dir": str(run_dir.resolve()),
             "ckpt_path": str(ckpt_path.resolve()) if ckpt_path else None,
             "find_unused": bool(getattr(module_cls, "ddp_find_unused_parameters", False)),
+            "callbacks": list(extra_callbacks),
         },
         scaling_config=ScalingConfig(
             num_workers=cfg.trainer.num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": cfg.trainer.cpus_per_worker}

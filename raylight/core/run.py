@@ -14,7 +14,7 @@ import re
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,7 @@ def fit_rank(
     ctx: RankContext,
     strategy_kwargs: dict[str, Any] | None = None,
     prepare: Callable[[pl.Trainer], pl.Trainer] | None = None,
+    extra_callbacks: Sequence[pl.Callback] = (),
 ) -> dict[str, Any]:
     """One learner rank: build the task's parts, fit, and (rank 0) return the summary metrics."""
     task = get_algorithm(cfg.algo).task
@@ -113,7 +114,7 @@ def fit_rank(
     logger = build_logger(cfg, run_dir) if ctx.is_main else None
     checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.checkpoint, task.best_metric)
     show_progress = cfg.trainer.progress_bar and ctx.is_main
-    callbacks = [*parts.callbacks, checkpoints]
+    callbacks = [*parts.callbacks, *extra_callbacks, checkpoints]
     if show_progress and parts.progress is not None:
         callbacks.append(parts.progress)
     completed = completed_epochs(ckpt_path) if ckpt_path else 0

@@ -99,6 +99,8 @@ class RolloutWorker:
             if isinstance(space, gym.spaces.Discrete):
                 actions = actions - space.start  # stored as indices 0..n-1, like the networks' actions
             return ActorOutput(actions)
+        if not obs.flags.writeable:  # arrays that arrived through Ray's object store are read-only
+            obs = obs.copy()
         return self.actor.act(torch.as_tensor(obs), explore).numpy()
 
     def sample(

@@ -177,8 +177,10 @@ class ShardGroup:
             try:
                 return ray.get(handle, timeout=self.timeout_s)
             except GetTimeoutError:
+                free, total = ray.available_resources().get("CPU", 0.0), ray.cluster_resources().get("CPU", 0.0)
                 raise RaylightError(
-                    f"data.reader_timeout_s: a shard reader did not answer within {self.timeout_s:g} s (is the cluster short of CPUs?)"
+                    f"data.reader_timeout_s: a shard reader did not answer within {self.timeout_s:g} s "
+                    f"({free:g} of {total:g} cluster CPUs free; is the cluster short of CPUs?)"
                 ) from None
         return handle
 

@@ -35,7 +35,11 @@ class PretrainModule(pl.LightningModule):
 
     def training_step(self, batch: ShardBatch, batch_idx: int) -> torch.Tensor:
         losses = self.losses(batch)
-        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, on_step=False, on_epoch=True, batch_size=batch.size)
+        # The loss goes on the progress bar (the last epoch's mean); the other terms only to the logger.
+        self.log("train/loss", losses["loss"].detach(), prog_bar=True, on_step=False, on_epoch=True, batch_size=batch.size)
+        others = {f"train/{k}": v.detach() for k, v in losses.items() if k != "loss"}
+        if others:
+            self.log_dict(others, on_step=False, on_epoch=True, batch_size=batch.size)
         return losses["loss"]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
