@@ -25,7 +25,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from raylight.ssl.export import export_encoder
+    from raylight.models.encoder_io import export_encoder
 
     print(json.dumps(export_encoder(args.run, args.out), indent=1))
     return 0

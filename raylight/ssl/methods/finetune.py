@@ -18,9 +18,9 @@ from torch.nn import functional as F
 
 from raylight.core.errors import ConfigError
 from raylight.core.registry import register_algorithm
+from raylight.models.encoders import EncoderConfig, encoder_from_config
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.datasets import DatasetInfo
-from raylight.ssl.encoders import EncoderConfig, encoder_from_config
 from raylight.ssl.methods.base import PretrainModule
 from raylight.ssl.shards import ShardBatch
 from raylight.ssl.task import FINETUNE_TASK
@@ -69,7 +69,7 @@ def build_finetune_encoder(hp: FineTuneConfig, info: DatasetInfo) -> nn.Module:
         if hp.encoder is None:
             raise ConfigError("agent: finetune needs a pretrained encoder (--from / agent.checkpoint) or agent.encoder to train from scratch")
         return encoder_from_config(hp.encoder, info.sample_shape)
-    from raylight.ssl.export import load_encoder
+    from raylight.models.encoder_io import load_encoder
 
     arch = None if hp.encoder is None else encoder_from_config(hp.encoder, info.sample_shape).arch
     return load_encoder(hp.checkpoint, expect_arch=arch, in_shape=info.sample_shape)

@@ -13,10 +13,10 @@ from torch import nn
 
 from raylight.core.errors import ConfigError
 from raylight.core.registry import register_algorithm
+from raylight.models.encoders import EncoderConfig, encoder_from_config
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.contrastive import MIN_TEMPERATURE, NTXentLoss
 from raylight.ssl.datasets import DatasetInfo
-from raylight.ssl.encoders import EncoderConfig, encoder_from_config
 from raylight.ssl.methods.base import PretrainModule
 from raylight.ssl.shards import ShardBatch
 from raylight.ssl.task import PRETRAIN_TASK

@@ -16,9 +16,9 @@ from torch import nn
 
 from raylight.core.errors import ConfigError
 from raylight.core.registry import register_algorithm
+from raylight.models.encoders import EncoderConfig, MLPEncoder, encoder_from_config
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.datasets import DatasetInfo
-from raylight.ssl.encoders import EncoderConfig, MLPEncoder, encoder_from_config
 from raylight.ssl.methods.ae import reconstruction_loss
 from raylight.ssl.methods.base import PretrainModule
 from raylight.ssl.shards import ShardBatch

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 
 from raylight.core.registry import register_algorithm
+from raylight.models.encoders import EncoderConfig, GaussianEncoder, decoder_for, encoder_from_config
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.datasets import DatasetInfo
-from raylight.ssl.encoders import EncoderConfig, GaussianEncoder, decoder_for, encoder_from_config
 from raylight.ssl.methods.base import PretrainModule
 from raylight.ssl.shards import ShardBatch
 from raylight.ssl.task import PRETRAIN_TASK

@@ -10,8 +10,8 @@ import torch
 
 from raylight.core.cli import main
 from raylight.core.config import load_config
+from raylight.models.encoder_io import load_encoder, read_encoder_source
 from raylight.ssl.datasets import dataset_info
-from raylight.ssl.export import load_encoder, read_encoder_source
 from raylight.ssl.methods.finetune import FineTune
 from tests.ssl.conftest import CONFIGS, FAST
 

@@ -82,7 +82,7 @@ def load_encoder(
     run_or_file: str | Path, expect_arch: dict[str, Any] | None = None, in_shape: tuple[int, ...] | None = None
 ) -> nn.Module:
     """Rebuild the encoder and load its weights; ``expect_arch`` (the config's encoder) must fit them."""
-    from raylight.ssl.encoders import build_encoder
+    from raylight.models.encoders import build_encoder
 
     src = read_encoder_source(run_or_file)
     try:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from raylight.core.errors import ConfigError
-from raylight.ssl.encoders import (
+from raylight.models.encoders import (
     ConvDecoder,
     EncoderConfig,
     GaussianEncoder,
