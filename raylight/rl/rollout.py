@@ -258,8 +258,7 @@ class RolloutGroup:
         if self._local is not None:
             self._local.close()
         if self._actors:
-            import ray
+            from raylight.core.cluster import stop_actors
 
-            for a in self._actors:
-                ray.kill(a)
+            stop_actors(self._actors)
             self._actors = []

@@ -186,8 +186,7 @@ class ShardGroup:
 
     def close(self) -> None:
         if self._actors:
-            import ray
+            from raylight.core.cluster import stop_actors
 
-            for a in self._actors:
-                ray.kill(a)
+            stop_actors(self._actors)
             self._actors = []
