@@ -19,9 +19,8 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
 
 
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """A real local Ray instance shared by every test that needs one."""
+def start_ray() -> None:
+    """A real local Ray instance (num_cpus=2) for the tests that need one, started on first use."""
     import ray
 
     if not ray.is_initialized():
@@ -32,8 +31,13 @@ def ray_session() -> Iterator[None]:
             runtime_env={"env_vars": {k: os.environ[k] for k in ("WANDB_MODE", "WANDB_DIR", "PYTHONPATH", "RAY_AUTH_MODE")}},
             logging_level="WARNING",
         )
+
+
+@pytest.fixture()
+def ray_session() -> Iterator[None]:
+    """The local Ray instance of this test package (see ``tests.helpers.shutdown_ray_after_package``)."""
+    start_ray()
     yield
-    ray.shutdown()
 
 
 @pytest.fixture(autouse=True)

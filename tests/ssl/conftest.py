@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import shutdown_ray_after_package
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FAST = ["trainer.progress_bar=false", "data.num_readers=0", "tracking.backend=csv"]
@@ -31,3 +34,8 @@ def pretrained_ae(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("pretrained")
     result = run_config("ae-digits.yaml", str(root), "trainer.max_epochs=3", "agent.encoder.hidden=[64]", "agent.encoder.code_dim=16")
     return result.run_dir
+
+
+@pytest.fixture(scope="package", autouse=True)
+def fresh_ray_per_package() -> Iterator[None]:
+    yield from shutdown_ray_after_package()
