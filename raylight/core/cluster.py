@@ -33,7 +33,10 @@ def init_ray(cfg: RayConfig) -> None:
         "logging_level": "WARNING",
     }
     if cfg.address is None:
+        # "local" always starts a fresh instance: never RAY_ADDRESS, never a stale or someone else's
+        # cluster found through Ray's current-cluster file. Joining a cluster is explicit (ray.address).
         kwargs.update(
+            address="local",
             num_cpus=cfg.num_cpus,
             num_gpus=cfg.num_gpus,
             include_dashboard=cfg.include_dashboard,

@@ -17,3 +17,7 @@ class RunFailed(RaylightError):
     """Training started and then failed; ``summary.json`` and (when finite) a final checkpoint were kept."""
 
     exit_code = 1
+
+
+class NonFiniteError(RaylightError):
+    """NaN or inf in experience, data or a loss: training stops before the weights are poisoned."""

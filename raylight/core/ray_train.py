@@ -62,6 +62,9 @@ def _worker_loop(config: dict[str, Any]) -> None:
     metrics = fit_rank(cfg, run_dir, ckpt, rank_ctx, strategy, prepare_trainer, config["callbacks"])
     if rank_ctx.is_main:  # Result.metrics is not guaranteed to be rank 0's: hand them over through the run dir
         (run_dir / _RANK0_METRICS).write_text(json.dumps(metrics, default=str))
+    if metrics.get("status") != "completed":
+        # Raising ends the whole worker group: the other ranks may be waiting in a collective for this one.
+        raise RuntimeError(f"learner rank {rank_ctx.rank} {metrics.get('status')}: {metrics.get('error')}")
     ray.train.report({"rank": rank_ctx.rank})
 
 
@@ -96,6 +99,11 @@ def fit_distributed(
     except KeyboardInterrupt:
         return {"status": "interrupted", "stop_reason": "interrupted (Ctrl-C)", "num_workers": cfg.trainer.num_workers}
     except Exception as exc:  # noqa: BLE001 - Ray wraps a rank's failure; report it as the run's
+        path = run_dir / _RANK0_METRICS
+        if path.is_file():  # rank 0 summarised its own ending (failed or interrupted) before raising
+            metrics = json.loads(path.read_text())
+            path.unlink(missing_ok=True)
+            return {**metrics, "num_workers": cfg.trainer.num_workers}
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         (run_dir / "error.txt").write_text(str(exc))
         return {"status": "failed", "error": f"{type(exc).__name__}: {first}", "num_workers": cfg.trainer.num_workers}

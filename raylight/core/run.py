@@ -28,7 +28,7 @@ from raylight.core.cluster import check_resources_fit, init_ray
 from raylight.core.config import ExperimentConfig, save_config
 from raylight.core.errors import CheckpointError, ConfigError, RunFailed
 from raylight.core.registry import get_algorithm
-from raylight.core.task import RankContext, Task
+from raylight.core.task import RankContext, RankParts, Task
 from raylight.core.tracking import build_logger, finish_tracking, tracking_report
 from raylight.core.trainer import build_trainer, resolve_accelerator
 
@@ -104,34 +104,40 @@ def fit_rank(
     prepare: Callable[[pl.Trainer], pl.Trainer] | None = None,
     extra_callbacks: Sequence[pl.Callback] = (),
 ) -> dict[str, Any]:
-    """One learner rank: build the task's parts, fit, and (rank 0) return the summary metrics."""
+    """One learner rank: build the task's parts, fit, and (rank 0) return the summary metrics.
+
+    Whatever goes wrong once the run directory exists (building sources, training, Ctrl-C) ends here
+    as ``status`` failed/interrupted with the reason, a final checkpoint when the weights are finite,
+    and the traceback in ``error.txt``: never a half-made run directory that says nothing."""
     task = get_algorithm(cfg.algo).task
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # same init on every rank; DDP broadcasts rank 0's anyway
     _set_torch_threads(cfg, task)
-    if task.uses_ray(cfg):
-        init_ray(cfg.ray)  # a no-op inside Ray Train workers and when already connected
-    parts = task.build(cfg, run_dir, ctx)
-    logger = build_logger(cfg, run_dir) if ctx.is_main else None
     checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.checkpoint, task.best_metric)
-    show_progress = cfg.trainer.progress_bar and ctx.is_main
-    callbacks = [*parts.callbacks, *extra_callbacks, checkpoints]
-    if show_progress and parts.progress is not None:
-        callbacks.append(parts.progress)
-    completed = completed_epochs(ckpt_path) if ckpt_path else 0
-    trainer = build_trainer(
-        cfg,
-        run_dir,
-        callbacks,
-        logger,
-        max_epochs=task.max_epochs(cfg, completed),
-        enable_progress_bar=show_progress and parts.progress is None,
-        **{**parts.trainer_kwargs, **(strategy_kwargs or {})},
-    )
-    if prepare is not None:
-        trainer = prepare(trainer)
+    parts: RankParts | None = None
+    trainer: pl.Trainer | None = None
+    logger = None
     metrics: dict[str, Any] = {"status": "completed"}
     t0 = time.perf_counter()
     try:
+        if task.uses_ray(cfg):
+            init_ray(cfg.ray)  # a no-op inside Ray Train workers and when already connected
+        parts = task.build(cfg, run_dir, ctx)
+        logger = build_logger(cfg, run_dir, task.step_metric) if ctx.is_main else None
+        show_progress = cfg.trainer.progress_bar and ctx.is_main
+        callbacks = [*parts.callbacks, *extra_callbacks, checkpoints]
+        if show_progress and parts.progress is not None:
+            callbacks.append(parts.progress)
+        trainer = build_trainer(
+            cfg,
+            run_dir,
+            callbacks,
+            logger,
+            max_epochs=task.max_epochs(cfg, completed_epochs(ckpt_path) if ckpt_path else 0),
+            enable_progress_bar=show_progress and parts.progress is None,
+            **{**parts.trainer_kwargs, **(strategy_kwargs or {})},
+        )
+        if prepare is not None:
+            trainer = prepare(trainer)
         trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
     except (KeyboardInterrupt, SystemExit) as exc:
         # Lightning turns Ctrl-C into on_exception + sys.exit(1); anything else exiting is not ours.
@@ -145,19 +151,23 @@ def fit_rank(
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         metrics = {"status": "failed", "error": f"{type(exc).__name__}: {first}", "final_checkpoint_saved": checkpoints.final_saved}
     finally:
-        parts.datamodule.teardown("fit")
+        if parts is not None:
+            parts.datamodule.teardown("fit")
         finish_tracking(logger)
     if not ctx.is_main:
-        return {}
+        return {"status": metrics["status"], "error": metrics.get("error")}
     metrics.update(algo=cfg.algo, kind=task.kind, learner_ranks=ctx.world_size, wall_s=time.perf_counter() - t0)
-    try:
-        metrics.update(task.summary(cfg, parts, trainer))
-    except Exception as exc:  # noqa: BLE001 - a failed run may have no evaluation to summarise
-        if metrics["status"] == "completed":
-            raise
-        metrics["summary_error"] = f"{type(exc).__name__}: {exc}"
+    if parts is not None and trainer is not None:
+        try:
+            metrics.update(task.summary(cfg, parts, trainer))
+        except Exception as exc:  # noqa: BLE001 - a failed run may have no evaluation to summarise
+            if metrics["status"] == "completed":
+                raise
+            metrics["summary_error"] = f"{type(exc).__name__}: {exc}"
     if metrics["status"] == "interrupted":
         metrics["stop_reason"] = "interrupted (Ctrl-C)"
+    elif metrics["status"] == "failed":
+        metrics["stop_reason"] = f"failed: {metrics['error']}"
     metrics["best_checkpoint"] = str(checkpoints.best_path) if checkpoints.best_path.is_file() else None
     if task.best_metric is not None:
         metrics[f"best_{task.best_metric.name.split('/')[-1]}"] = checkpoints.best_value
@@ -167,11 +177,23 @@ def fit_rank(
 
 
 def check_resume(cfg: ExperimentConfig, resume_from: str | Path) -> Path:
-    """The checkpoint to resume from; it must be this algorithm's and not a finished run's."""
+    """The checkpoint to resume from: this algorithm's, weights that fit the configured network, and
+    work left to do (the task checks its own counters). Temp files of a write that was killed are removed."""
     path = find_checkpoint(resume_from)
-    saved = load_checkpoint_file(path).get("hyper_parameters", {}).get("config", {})
+    ckpt = load_checkpoint_file(path)
+    saved = ckpt.get("hyper_parameters", {}).get("config", {})
     if saved.get("algo") != cfg.algo:
         raise CheckpointError(f"{path}: checkpoint is for algo {saved.get('algo')!r}, config says {cfg.algo!r}")
+    for stale in path.parent.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+    task = get_algorithm(cfg.algo).task
+    task.check_resume(cfg, saved, ckpt)
+    module = task.build_module(cfg)
+    try:
+        module.load_state_dict(ckpt.get("state_dict", {}))
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])[:300]
+        raise CheckpointError(f"{path}: weights do not fit the configured {cfg.algo} network ({detail})") from None
     return path
 
 

@@ -56,9 +56,14 @@ class Task(Protocol):
     kind: str
     config_cls: type[ExperimentConfig]
     best_metric: BestMetric | None
+    step_metric: str | None  # the tracker's x-axis (RL: env_steps); None keeps Lightning's global step
 
     def check(self, cfg: Any) -> None:
         """Raise ``ConfigError`` for anything that can be known wrong before a run directory is made."""
+
+    def check_resume(self, cfg: Any, saved_config: dict[str, Any], checkpoint: dict[str, Any]) -> None:
+        """Raise ``CheckpointError``/``ConfigError`` when resuming ``checkpoint`` under ``cfg`` cannot work
+        (another env, nothing left to do)."""
 
     def uses_ray(self, cfg: Any) -> bool:
         """Whether this run starts Ray actors (rollout workers, shard readers) in the learner process."""

@@ -31,7 +31,9 @@ def wandb_offline(cfg: ExperimentConfig) -> bool:
     return mode == "offline" or (mode == "auto" and not wandb_has_credentials())
 
 
-def build_logger(cfg: ExperimentConfig, run_dir: Path) -> Logger | None:
+def build_logger(cfg: ExperimentConfig, run_dir: Path, step_metric: str | None = None) -> Logger | None:
+    """The configured Lightning logger; with W&B, ``step_metric`` (RL: ``env_steps``) becomes every
+    chart's x-axis instead of Lightning's ``trainer/global_step`` (gradient updates)."""
     backend = cfg.tracking.backend
     if backend == "none":
         return None
@@ -51,7 +53,10 @@ def build_logger(cfg: ExperimentConfig, run_dir: Path) -> Logger | None:
         )
         # Lightning passes anonymous=None, which wandb 0.31 answers with a deprecation warning on every run.
         logger._wandb_init.pop("anonymous", None)
-    logger.log_hyperparams(cfg.to_dict())
+        if step_metric is not None:
+            logger.experiment.define_metric(step_metric)
+            logger.experiment.define_metric("*", step_metric=step_metric)
+    # The config is logged once, by Lightning, from the module's saved hyperparameters ({"config": ...}).
     return logger
 
 

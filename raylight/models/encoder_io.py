@@ -98,15 +98,20 @@ def load_encoder(
     return encoder
 
 
-def export_encoder(run_or_file: str | Path, out_dir: str | Path) -> dict[str, str]:
-    """Write ``encoder.safetensors`` (architecture also in its metadata) and ``encoder.json`` into ``out_dir``."""
+def export_encoder(run_or_file: str | Path, out_dir: str | Path, overwrite: bool = False) -> dict[str, str]:
+    """Write ``encoder.safetensors`` (architecture also in its metadata) and ``encoder.json`` into ``out_dir``;
+    an earlier export there is kept unless ``overwrite``."""
     from safetensors.torch import save_file
 
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {out} exists and is not a directory")
+    weights, meta_path = out / "encoder.safetensors", out / "encoder.json"
+    if not overwrite and (weights.exists() or meta_path.exists()):
+        raise ConfigError(f"--out: {out} already holds an exported encoder; choose another directory or pass --overwrite")
     src = read_encoder_source(run_or_file)
     load_encoder(src.path)  # the weights must rebuild before they are published
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    weights, meta_path = out / "encoder.safetensors", out / "encoder.json"
     tensors = {k: v.detach().cpu().contiguous() for k, v in src.state.items()}
     save_file(tensors, str(weights), metadata={"format": FORMAT, "arch": json.dumps(src.arch), "algo": src.algo or ""})
     meta = {

@@ -24,6 +24,12 @@ class RolloutConfig(Section):
     num_workers: int = Field(0, ge=0, description="Ray rollout actors; 0 samples in the learner's process through the same interface.")
     envs_per_worker: int = Field(1, ge=1, description="Environment copies per worker, stepped as one gymnasium vector env.")
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs Ray reserves for each rollout actor.")
+    sample_timeout_s: float = Field(
+        120.0, gt=0, description="A rollout actor that has not returned its batch after this long (frozen, lost) is replaced and its request re-issued."
+    )
+    max_failures: int = Field(
+        3, ge=0, description="Rollout-actor failures (timeouts, deaths) tolerated over the whole run; one more stops the run cleanly."
+    )
 
 
 class EvalConfig(Section):

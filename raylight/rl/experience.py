@@ -13,9 +13,11 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, IterableDataset
 
+from raylight.core.errors import NonFiniteError
 from raylight.rl.module import RLModule
 from raylight.rl.rollout import PendingSample, RolloutBatch, RolloutGroup
 
@@ -62,6 +64,7 @@ class ExperienceDataset(IterableDataset):
         while module.env_steps < self.total_env_steps:
             batches = self.group.collect(pending if pending is not None else self._request())
             pending = None
+            check_finite(batches, module.cfg.env.id, module.env_steps)
             module.observe_rollouts(batches)
             batches = self._fresh(batches)
             if pipelined and module.env_steps < self.total_env_steps:
@@ -71,6 +74,17 @@ class ExperienceDataset(IterableDataset):
                 yield item
         if pending is not None:
             self.group.collect(pending)
+
+
+def check_finite(batches: list[RolloutBatch], env_id: str, env_steps: int) -> None:
+    """Stop on NaN/inf rewards or observations before they reach a loss (every weight would turn NaN)."""
+    for b in batches:
+        for name, values in (("reward", b.rewards), ("observation", b.obs), ("next observation", b.next_obs)):
+            if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+                raise NonFiniteError(
+                    f"numerics: non-finite {name} from env {env_id} (rollout worker {b.worker_index}) in the batch "
+                    f"after env step {env_steps:,}; training stopped before using it"
+                )
 
 
 class RolloutDataModule(pl.LightningDataModule):

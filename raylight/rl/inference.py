@@ -1,4 +1,9 @@
-"""Rebuild a trained agent from a checkpoint (config inside it) and evaluate it."""
+"""Rebuild a trained agent from a checkpoint (config inside it) and evaluate it.
+
+A checkpoint is untrusted input: its config may name only registered Gymnasium ids and registered
+algorithms. A Python env (``module:Class``) in it would import and run that code, so it is used only
+when the user names it on the command line (``--env module:Class``) or passes ``--trust-checkpoint-env``.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,23 @@ from raylight.core.registry import get_algorithm
 from raylight.rl.evaluation import evaluate_policy, record_video
 
 
-def load_agent(run_or_ckpt: str | Path) -> Any:
-    """The RL LightningModule of a checkpoint, weights restored, on CPU, in eval mode."""
+def load_agent(run_or_ckpt: str | Path, env_id: str | None = None, trust_checkpoint_env: bool = False) -> Any:
+    """The RL LightningModule of a checkpoint, weights restored, on CPU, in eval mode.
+
+    ``env_id`` (from the user) replaces the checkpoint's env; a code-naming env id from the checkpoint
+    itself is refused unless ``trust_checkpoint_env``."""
     path = find_checkpoint(run_or_ckpt)
     ckpt = load_checkpoint_file(path)
-    cfg = build_config(config_from_checkpoint(ckpt, path))
+    raw = config_from_checkpoint(ckpt, path)
+    env = raw.get("env") if isinstance(raw.get("env"), dict) else {}
+    if env_id is not None:
+        raw = {**raw, "env": {**env, "id": env_id}}
+    elif ":" in str(env.get("id", "")) and not trust_checkpoint_env:
+        raise CheckpointError(
+            f"{path}: the checkpoint's config names the Python env {env['id']!r}; evaluating it would import and run "
+            f"that code. If you trust this file, pass --env {env['id']} (or --trust-checkpoint-env)"
+        )
+    cfg = build_config(raw)
     task = get_algorithm(cfg.algo).task
     if task.kind != "rl":
         raise RaylightError(f"{path}: a {cfg.algo} checkpoint is not an RL agent (use raylight finetune/export)")
@@ -29,10 +46,19 @@ def load_agent(run_or_ckpt: str | Path) -> Any:
     return module.eval()
 
 
-def evaluate_checkpoint(run_or_ckpt: str | Path, episodes: int, seed: int, video_dir: Path | None = None) -> dict[str, Any]:
+def evaluate_checkpoint(
+    run_or_ckpt: str | Path,
+    episodes: int,
+    seed: int,
+    video_dir: Path | None = None,
+    env_id: str | None = None,
+    trust_checkpoint_env: bool = False,
+) -> dict[str, Any]:
     if episodes < 1:
         raise RaylightError(f"--episodes must be >= 1, got {episodes}")
-    module = load_agent(run_or_ckpt)
+    if video_dir is not None and video_dir.exists() and not video_dir.is_dir():
+        raise RaylightError(f"--video: {video_dir} exists and is not a directory")
+    module = load_agent(run_or_ckpt, env_id, trust_checkpoint_env)
     actor = module.cpu_actor()
     result = evaluate_policy(actor, module.cfg.env, episodes, seed)
     out: dict[str, Any] = {

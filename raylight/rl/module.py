@@ -23,6 +23,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
+from raylight.core.errors import NonFiniteError
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.rollout import RolloutBatch
@@ -127,6 +128,8 @@ class RLModule(pl.LightningModule):
 
     def optimizer_step(self, opt: Any, loss: torch.Tensor, params: Any, max_grad_norm: float | None) -> None:
         """zero_grad -> backward (through Lightning, for precision plugins) -> optional norm clip -> step."""
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"numerics: {self.cfg.algo} loss is {float(loss)} at env step {self.env_steps:,}; training stopped")
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if max_grad_norm is not None:

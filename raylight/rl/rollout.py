@@ -177,10 +177,22 @@ def _store(buf: np.ndarray | None, t: int, T: int, x: np.ndarray | None) -> np.n
 
 @dataclass
 class PendingSample:
-    """Handle for an in-flight ``RolloutGroup.request``: Ray refs, or batches already computed locally."""
+    """Handle for an in-flight ``RolloutGroup.request``: Ray refs (with what is needed to re-issue them),
+    or batches already computed locally."""
 
     refs: list[Any] = field(default_factory=list)
     local: list[RolloutBatch] = field(default_factory=list)
+    steps_per_env: int = 0
+    explore: Exploration = field(default_factory=Exploration)
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class RolloutFailure:
+    """One rollout actor given up on: which worker (global index) and why."""
+
+    worker_index: int
+    cause: str
 
 
 class RolloutGroup:
@@ -189,28 +201,37 @@ class RolloutGroup:
     With several learner ranks (DD-PPO style) ``rollout.num_workers`` is the total: rank r owns workers
     r*W/K .. (r+1)*W/K - 1, and worker g seeds its envs from ``seed + 1000*g``, so no two ranks
     ever step the same env stream. With ``num_workers: 0`` each rank steps one in-process worker.
+
+    An actor that does not answer within ``rollout.sample_timeout_s`` (frozen, its node lost) or dies
+    for good is replaced by a fresh one with the current weights and its request re-issued; failures
+    are counted (``failures``) and past ``rollout.max_failures`` the run stops with one line.
     """
 
     def __init__(self, cfg: RLExperimentConfig, actor_factory: ActorFactory | None, rank: int = 0, world_size: int = 1) -> None:
         self.cfg = cfg
         self.num_workers = cfg.rollout.num_workers // world_size
         self.envs_per_worker = cfg.rollout.envs_per_worker
+        self.actor_factory = actor_factory
+        self.failures: list[RolloutFailure] = []
         self._sent_version: int | None = None
+        self._weights_ref: Any = None  # the last weights shipped: what a replacement actor starts from
         self._local: RolloutWorker | None = None
         self._actors: list[Any] = []
+        self._first = rank * self.num_workers
         if self.num_workers == 0:
             self._local = RolloutWorker(cfg.env, self.envs_per_worker, cfg.seed + 1000 * rank, actor_factory, rank)
         else:
-            from raylight.core.cluster import remote_class
+            self._actors = [self._spawn(g) for g in range(self._first, self._first + self.num_workers)]
 
-            remote_cls = remote_class(RolloutWorker)
-            first = rank * self.num_workers
-            self._actors = [
-                remote_cls.options(num_cpus=cfg.rollout.cpus_per_worker, max_restarts=3, max_task_retries=3).remote(
-                    cfg.env, self.envs_per_worker, cfg.seed + 1000 * g, actor_factory, g, 1
-                )
-                for g in range(first, first + self.num_workers)
-            ]
+    def _spawn(self, g: int, restart: int = 0) -> Any:
+        """Rollout actor for global worker index g (a replacement gets fresh env seeds)."""
+        from raylight.core.cluster import remote_class
+
+        remote_cls = remote_class(RolloutWorker)
+        seed = self.cfg.seed + 1000 * g + 100_000 * restart
+        return remote_cls.options(num_cpus=self.cfg.rollout.cpus_per_worker, max_restarts=3, max_task_retries=3).remote(
+            self.cfg.env, self.envs_per_worker, seed, self.actor_factory, g, 1
+        )
 
     @property
     def num_envs(self) -> int:
@@ -232,14 +253,52 @@ class RolloutGroup:
         import ray
 
         weights_ref = ray.put(send) if send is not None else None  # one put, shared by every actor
-        return PendingSample(refs=[a.sample.remote(steps_per_env, explore, weights_ref, version) for a in self._actors])
+        if weights_ref is not None:
+            self._weights_ref = weights_ref
+        refs = [a.sample.remote(steps_per_env, explore, weights_ref, version) for a in self._actors]
+        return PendingSample(refs=refs, steps_per_env=steps_per_env, explore=explore, version=version)
 
     def collect(self, pending: PendingSample) -> list[RolloutBatch]:
-        if pending.refs:
-            import ray
+        """The batches of a request; frozen or dead actors are replaced and their share re-sampled."""
+        if not pending.refs:
+            return pending.local
+        import ray
+        from ray.exceptions import RayActorError
 
-            return list(ray.get(pending.refs))
-        return pending.local
+        refs = list(pending.refs)
+        while True:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.cfg.rollout.sample_timeout_s)
+            ready_set = set(ready)
+            timeout = f"no batch within rollout.sample_timeout_s={self.cfg.rollout.sample_timeout_s:g}"
+            retry = [(i, timeout) for i, r in enumerate(refs) if r not in ready_set]
+            batches: list[Any] = [None] * len(refs)
+            for i, r in enumerate(refs):
+                if r in ready_set:
+                    try:
+                        batches[i] = ray.get(r)
+                    except RayActorError as exc:
+                        retry.append((i, f"actor died ({type(exc).__name__})"))
+            if not retry:
+                return batches
+            for i, cause in retry:
+                refs[i] = self._replace(i, cause, pending)
+
+    def _replace(self, i: int, cause: str, pending: PendingSample) -> Any:
+        """Kill actor i, start a fresh one with the current weights, re-issue its part of ``pending``."""
+        import ray
+
+        from raylight.core.errors import RaylightError
+
+        g = self._first + i
+        self.failures.append(RolloutFailure(g, cause))
+        if len(self.failures) > self.cfg.rollout.max_failures:
+            raise RaylightError(
+                f"rollout.max_failures: {len(self.failures)} rollout-actor failures (last: worker {g}, {cause}); "
+                "the run stops (raise rollout.max_failures to tolerate more)"
+            )
+        ray.kill(self._actors[i], no_restart=True)
+        self._actors[i] = self._spawn(g, restart=len(self.failures))
+        return self._actors[i].sample.remote(pending.steps_per_env, pending.explore, self._weights_ref, pending.version)
 
     def sample(
         self, steps_per_env: int, explore: Exploration, weights: Weights | None = None, version: int = 0

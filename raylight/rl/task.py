@@ -13,7 +13,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from raylight.core.errors import ConfigError
+from raylight.core.errors import CheckpointError, ConfigError
 from raylight.core.registry import get_algorithm
 from raylight.core.task import BestMetric, RankContext, RankParts
 from raylight.rl.config import RLExperimentConfig, resolved_stop_return
@@ -29,6 +29,7 @@ class RLTask:
     kind = "rl"
     config_cls = RLExperimentConfig
     best_metric = BestMetric("eval/return_mean", "max")
+    step_metric = "env_steps"  # every RL metric is plotted against env steps, not gradient updates
 
     def check(self, cfg: RLExperimentConfig) -> None:
         resolve_env_id(cfg.env.id)
@@ -39,6 +40,17 @@ class RLTask:
                 "each learner rank owns an equal share of the rollout workers"
             )
         self.build_module(cfg)  # an algorithm/env mismatch (e.g. DQN on a Box action space) fails here
+
+    def check_resume(self, cfg: RLExperimentConfig, saved_config: dict[str, Any], checkpoint: dict[str, Any]) -> None:
+        saved_env = (saved_config.get("env") or {}).get("id")
+        if saved_env != cfg.env.id:
+            raise CheckpointError(f"--resume: the checkpoint trained on env {saved_env!r}, the config says env.id={cfg.env.id!r}")
+        done = int((checkpoint.get("raylight") or {}).get("env_steps", 0))
+        if done >= cfg.trainer.total_env_steps:
+            raise ConfigError(
+                f"trainer.total_env_steps: the checkpoint already ran {done:,} env steps (budget {cfg.trainer.total_env_steps:,}); "
+                "raise trainer.total_env_steps to continue it"
+            )
 
     def uses_ray(self, cfg: RLExperimentConfig) -> bool:
         return cfg.rollout.num_workers > 0
@@ -79,6 +91,7 @@ class RLTask:
             "reached": evaluation.reached,
             "stop_reason": self._stop_reason(cfg, module, evaluation),
             "stale_batches_dropped": parts.datamodule.dataset.dropped_stale,
+            "rollout_failures": [vars(f) for f in parts.datamodule.dataset.group.failures],
         }
 
     @staticmethod

@@ -27,7 +27,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from raylight.models.encoder_io import export_encoder
 
-    print(json.dumps(export_encoder(args.run, args.out), indent=1))
+    print(json.dumps(export_encoder(args.run, args.out, overwrite=args.overwrite), indent=1))
     return 0
 
 
@@ -42,4 +42,5 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("export", help="write a run's encoder as safetensors + a JSON architecture description")
     p.add_argument("run", metavar="RUN_OR_CKPT", help="run directory or checkpoint file")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
     p.set_defaults(func=_cmd_export)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -68,9 +68,18 @@ BUILTIN = {"digits": _digits}
 
 
 def _as_samples(x: np.ndarray, source: str) -> np.ndarray:
-    """uint8 -> [0, 1]; (N, H, W) -> (N, 1, H, W); channels-last (N, H, W, C<=4) -> channels-first."""
+    """uint8 -> [0, 1]; (N, H, W) -> (N, 1, H, W); channels-last (N, H, W, C<=4) -> channels-first.
+
+    Refuses what would train on garbage: no samples, non-numeric arrays, NaN or inf values."""
     if x.ndim < 2:
         raise ConfigError(f"data.dataset: {source}: expected an array of samples (N, ...), got shape {x.shape}")
+    if len(x) == 0:
+        raise ConfigError(f"data.dataset: {source}: holds no samples (shape {x.shape})")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ConfigError(f"data.dataset: {source}: expected a numeric array, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).reshape(len(x), -1).any(axis=1).sum())
+        raise ConfigError(f"data.dataset: {source}: {bad} sample(s) hold NaN or inf values; clean the data first")
     scale = 255.0 if x.dtype == np.uint8 else 1.0
     x = x.astype(np.float32) / scale
     if x.ndim == 3:
@@ -89,13 +98,23 @@ def _labels(y: np.ndarray | None, n: int, source: str) -> np.ndarray:
     return y.astype(np.int64) if np.issubdtype(y.dtype, np.integer) else y.astype(np.float32)
 
 
+def _read_array_file(path: Path) -> Any:
+    """``np.load`` without pickles; a file that is not a NumPy array file is a one-line error."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:  # object arrays need pickle: refused
+        raise ConfigError(f"data.dataset: {path}: not a numeric array file ({str(exc).splitlines()[0][:120]})") from None
+    except (OSError, EOFError) as exc:
+        raise ConfigError(f"data.dataset: {path}: not a NumPy .npy/.npz file ({type(exc).__name__})") from None
+
+
 def _load_npy(path: Path) -> ArrayDataset:
-    x = np.load(path, allow_pickle=False)
+    x = _read_array_file(path)
     return ArrayDataset(_as_samples(x, str(path)), _labels(None, len(x), str(path)), path.stem)
 
 
 def _load_npz(path: Path) -> ArrayDataset:
-    with np.load(path, allow_pickle=False) as f:
+    with _read_array_file(path) as f:
         if "x" not in f:
             raise ConfigError(f"data.dataset: {path}: .npz needs an array 'x' (and optionally 'y'); found {sorted(f.files)}")
         x, y = f["x"], (f["y"] if "y" in f else None)

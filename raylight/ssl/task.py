@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from raylight.core.errors import ConfigError
 from raylight.core.registry import get_algorithm
 from raylight.core.task import BestMetric, RankContext, RankParts
 from raylight.ssl.config import SSLExperimentConfig
@@ -21,6 +22,7 @@ class SSLTask:
 
     config_cls = SSLExperimentConfig
     best_metric: BestMetric | None = None  # evaluated once at the end: last.ckpt is the result
+    step_metric: str | None = None  # Lightning's step / epoch axes fit epoch-based training
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -30,7 +32,25 @@ class SSLTask:
         return "labelled" if self.kind == "finetune" else "train"
 
     def check(self, cfg: SSLExperimentConfig) -> None:
-        self.build_module(cfg)  # a missing dataset or an encoder that does not fit fails here, before any run dir
+        self.build_module(cfg)  # a missing or unusable dataset, an encoder that does not fit: before any run dir
+        info = dataset_info(cfg.data)
+        num_samples = info.num_labelled if self.split == "labelled" else info.num_train
+        if num_samples < cfg.data.num_shards:
+            raise ConfigError(
+                f"data.num_shards: {cfg.data.num_shards} shards but the {self.split} split of {cfg.data.dataset!r} "
+                f"has only {num_samples} samples"
+            )
+
+    def check_resume(self, cfg: SSLExperimentConfig, saved_config: dict[str, Any], checkpoint: dict[str, Any]) -> None:
+        try:
+            done = int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"])
+        except (KeyError, TypeError):
+            return
+        if done >= cfg.trainer.max_epochs:
+            raise ConfigError(
+                f"trainer.max_epochs: the checkpoint already finished {done} epochs (max_epochs {cfg.trainer.max_epochs}); "
+                "raise trainer.max_epochs to continue it"
+            )
 
     def uses_ray(self, cfg: SSLExperimentConfig) -> bool:
         return cfg.data.num_readers > 0

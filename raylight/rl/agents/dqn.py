@@ -8,6 +8,7 @@ policy, the transitions go into the replay buffer, and ``gradient_steps`` miniba
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -62,6 +63,8 @@ class DQN(RLModule):
 
     def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
         super().__init__(cfg, obs_space, act_space)
+        if cfg.agent.buffer_size < cfg.agent.batch_size:
+            raise ConfigError(f"agent.buffer_size ({cfg.agent.buffer_size}) must be at least agent.batch_size ({cfg.agent.batch_size})")
         if not isinstance(act_space, gym.spaces.Discrete):
             raise ConfigError(f"algo: dqn needs a Discrete action space; {cfg.env.id} has {act_space}")
         self.hp: DQNConfig = cfg.agent
@@ -167,4 +170,12 @@ class DQN(RLModule):
         state = checkpoint.get("raylight", {})
         self.gradient_updates = int(state.get("gradient_updates", 0))
         if "replay" in state:
-            self.replay.load_state_dict({k: v.numpy() if torch.is_tensor(v) else v for k, v in state["replay"].items()})
+            replay = {k: v.numpy() if torch.is_tensor(v) else v for k, v in state["replay"].items()}
+            if replay["obs"].shape != self.replay.obs.shape:  # another buffer size or env count per rank
+                warnings.warn(
+                    f"resume: the checkpoint's replay buffer has shape {tuple(replay['obs'].shape)}, this run's "
+                    f"{tuple(self.replay.obs.shape)} (buffer_size x envs); starting with an empty buffer",
+                    stacklevel=2,
+                )
+            else:
+                self.replay.load_state_dict(replay)

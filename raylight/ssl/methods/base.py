@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from raylight.core.errors import NonFiniteError
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.datasets import DatasetInfo
 from raylight.ssl.shards import ShardBatch
@@ -35,6 +36,8 @@ class PretrainModule(pl.LightningModule):
 
     def training_step(self, batch: ShardBatch, batch_idx: int) -> torch.Tensor:
         losses = self.losses(batch)
+        if not torch.isfinite(losses["loss"]):
+            raise NonFiniteError(f"numerics: {self.cfg.algo} loss is {float(losses['loss'])} at step {self.global_step:,}; training stopped")
         # The loss goes on the progress bar (the last epoch's mean); the other terms only to the logger.
         self.log("train/loss", losses["loss"].detach(), prog_bar=True, on_step=False, on_epoch=True, batch_size=batch.size)
         others = {f"train/{k}": v.detach() for k, v in losses.items() if k != "loss"}
