@@ -26,8 +26,8 @@ def load_agent(run_or_ckpt: str | Path, env_id: str | None = None, trust_checkpo
     ckpt = load_checkpoint_file(path)
     raw = config_from_checkpoint(ckpt, path)
     env = raw.get("env") if isinstance(raw.get("env"), dict) else {}
-    if env_id is not None:
-        raw = {**raw, "env": {**env, "id": env_id}}
+    if env_id is not None and env_id != env.get("id"):  # the checkpoint's kwargs belong to its own env
+        raw = {**raw, "env": {**env, "id": env_id, "kwargs": {}}}
     elif ":" in str(env.get("id", "")) and not trust_checkpoint_env:
         raise CheckpointError(
             f"{path}: the checkpoint's config names the Python env {env['id']!r}; evaluating it would import and run "

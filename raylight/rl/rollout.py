@@ -21,6 +21,7 @@ from raylight.rl.config import EnvConfig, RLExperimentConfig
 from raylight.rl.envs import make_vector_env, to_env_actions
 
 Weights = dict[str, torch.Tensor]
+STARTUP_TIMEOUT_S = 120.0  # a rollout actor's process start and env construction, apart from sampling
 ActorFactory = Callable[[gym.Space, gym.Space], nn.Module]
 
 
@@ -222,6 +223,20 @@ class RolloutGroup:
             self._local = RolloutWorker(cfg.env, self.envs_per_worker, cfg.seed + 1000 * rank, actor_factory, rank)
         else:
             self._actors = [self._spawn(g) for g in range(self._first, self._first + self.num_workers)]
+            self._wait_ready(self._actors)
+
+    @staticmethod
+    def _wait_ready(actors: list[Any], timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        """Block until the actors are constructed, so ``sample_timeout_s`` never includes process start-up."""
+        import ray
+
+        from raylight.core.errors import RaylightError
+
+        refs = [a.__ray_ready__.remote() for a in actors]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+        if len(ready) < len(refs):
+            raise RaylightError(f"rollout: {len(refs) - len(ready)} rollout actor(s) did not start within {timeout_s:g} s (is the cluster short of CPUs?)")
+        ray.get(ready)  # raises the actor's construction error, if any
 
     def _spawn(self, g: int, restart: int = 0) -> Any:
         """Rollout actor for global worker index g (a replacement gets fresh env seeds)."""
@@ -298,6 +313,7 @@ class RolloutGroup:
             )
         ray.kill(self._actors[i], no_restart=True)
         self._actors[i] = self._spawn(g, restart=len(self.failures))
+        self._wait_ready([self._actors[i]])
         return self._actors[i].sample.remote(pending.steps_per_env, pending.explore, self._weights_ref, pending.version)
 
     def sample(

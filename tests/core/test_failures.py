@@ -37,7 +37,7 @@ def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
 )
 def test_non_finite_experience_stops_with_one_line_and_a_finite_checkpoint(algo_cfg, where, value, capsys, run_root) -> None:
     args = ["train", algo_cfg, f"run_root={run_root}", *FAST, "env.id=tests.fixtures.envs:Poisoned",
-            f"env.kwargs={{after: 600, value: {value}, where: {where}}}", "eval.every_env_steps=100000", "eval.stop_at_return=null"]
+            f"env.kwargs={{after: 60, value: {value}, where: {where}}}", "eval.every_env_steps=100000", "eval.stop_at_return=null"]
     if algo_cfg == PPO:
         args = [a for a in args if not a.startswith("agent.learning_starts")]
     assert main(args) == 1
@@ -101,7 +101,7 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["train", DQN, f"run_root={a_file}"], "run_root:"),
         (["train", DQN, "agent.buffer_size=32", "agent.batch_size=64"], "agent.buffer_size (32) must be at least agent.batch_size (64)"),
         (["train", AE, f"data.dataset={_digits_file(tmp_path, 'empty.npy', np.zeros((0, 8), np.float32))}"], "holds no samples"),
-        (["train", AE, f"data.dataset={text_npy}"], "not a NumPy"),
+        (["train", AE, f"data.dataset={text_npy}"], "text.npy: not a"),
         (["train", AE, f"data.dataset={_digits_file(tmp_path, 'obj.npy', np.array([[{'a': 1}]], dtype=object))}"], "not a numeric array file"),
         (["train", AE, f"data.dataset={_digits_file(tmp_path, 'three.npy', np.ones((3, 8), np.float32))}", "data.num_shards=4"], "data.num_shards: 4 shards"),
         (["train", AE, f"data.dataset={_digits_file(tmp_path, 'nan.npy', nan)}"], "hold NaN or inf"),
@@ -156,51 +156,6 @@ def test_export_refuses_to_overwrite_or_write_into_a_file(capsys, run_root, tmp_
     assert main(["export", str(run_dir), "--out", str(a_file)]) == 2
     assert "exists and is not a directory" in _one_line(capsys)
     assert main(["export", str(run_dir), "--out", str(out), "--overwrite"]) == 0
-
-
-@pytest.mark.slow
-def test_a_frozen_rollout_actor_is_replaced_and_the_run_finishes(ray_session, run_root) -> None:
-    """SIGSTOP one rollout actor mid-run: it is replaced after rollout.sample_timeout_s and the run completes."""
-    import signal
-    import threading
-    import time
-
-    import psutil
-
-    from raylight.core.config import load_config
-    from raylight.core.run import train
-
-    stopped: list[int] = []
-
-    def freeze_one() -> None:
-        deadline = time.time() + 60
-        while time.time() < deadline and not stopped:
-            for proc in psutil.process_iter(["cmdline"]):
-                if " ".join(proc.info["cmdline"] or []).startswith("ray::RolloutWorker"):
-                    time.sleep(2.0)  # let the run get going first
-                    proc.send_signal(signal.SIGSTOP)
-                    stopped.append(proc.pid)
-                    return
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=freeze_one, daemon=True)
-    thread.start()
-    cfg = load_config(DQN, ["tracking.backend=none", f"run_root={run_root}", "trainer.progress_bar=false", "rollout.num_workers=2",
-                            "rollout.cpus_per_worker=0.5", "trainer.total_env_steps=6000", "agent.learning_starts=500",
-                            "eval.every_env_steps=100000", "eval.episodes=2", "rollout.sample_timeout_s=3"])
-    try:
-        result = train(cfg)
-    finally:
-        for pid in stopped:
-            try:
-                psutil.Process(pid).send_signal(signal.SIGCONT)
-                psutil.Process(pid).kill()
-            except psutil.Error:
-                pass
-    assert stopped, "no rollout actor process was found to freeze"
-    assert result.metrics["status"] == "completed" and result.metrics["env_steps"] >= 6000
-    failures = result.metrics["rollout_failures"]
-    assert len(failures) == 1 and "rollout.sample_timeout_s=3" in failures[0]["cause"], failures
 
 
 def test_actors_that_keep_failing_stop_the_run_cleanly(ray_session, run_root, capsys) -> None:
