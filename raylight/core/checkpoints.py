@@ -76,3 +76,11 @@ def config_from_checkpoint(ckpt: dict[str, Any], path: Path) -> dict[str, Any]:
         return dict(ckpt["hyper_parameters"]["config"])
     except (KeyError, TypeError):
         raise CheckpointError(f"{path}: not a raylight checkpoint (no hyper_parameters.config)") from None
+
+
+def completed_epochs(checkpoint: dict[str, Any]) -> int:
+    """Lightning epochs a checkpoint had finished (0 when it does not say)."""
+    try:
+        return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"])
+    except (KeyError, TypeError):
+        return 0

@@ -23,7 +23,7 @@ import pytorch_lightning as pl
 import torch
 
 from raylight.core.callbacks import RunCheckpoints
-from raylight.core.checkpoints import find_checkpoint, load_checkpoint_file
+from raylight.core.checkpoints import completed_epochs, find_checkpoint, load_checkpoint_file
 from raylight.core.cluster import check_resources_fit, init_ray
 from raylight.core.config import ExperimentConfig, save_config
 from raylight.core.errors import CheckpointError, ConfigError, RunFailed
@@ -132,7 +132,7 @@ def fit_rank(
             run_dir,
             callbacks,
             logger,
-            max_epochs=task.max_epochs(cfg, completed_epochs(ckpt_path) if ckpt_path else 0),
+            max_epochs=task.max_epochs(cfg, completed_epochs_at(ckpt_path) if ckpt_path else 0),
             enable_progress_bar=show_progress and parts.progress is None,
             **{**parts.trainer_kwargs, **(strategy_kwargs or {})},
         )
@@ -197,12 +197,8 @@ def check_resume(cfg: ExperimentConfig, resume_from: str | Path) -> Path:
     return path
 
 
-def completed_epochs(ckpt_path: Path) -> int:
-    loops = load_checkpoint_file(ckpt_path).get("loops", {})
-    try:
-        return int(loops["fit_loop"]["epoch_progress"]["current"]["completed"])
-    except (KeyError, TypeError):
-        return 0
+def completed_epochs_at(ckpt_path: Path) -> int:
+    return completed_epochs(load_checkpoint_file(ckpt_path))
 
 
 def _set_torch_threads(cfg: ExperimentConfig, task: Task) -> None:

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from raylight.core.checkpoints import completed_epochs
 from raylight.core.errors import ConfigError
 from raylight.core.registry import get_algorithm
 from raylight.core.task import BestMetric, RankContext, RankParts
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.data import ShardDataModule
-from raylight.ssl.datasets import dataset_info
+from raylight.ssl.datasets import DatasetInfo, dataset_info
 from raylight.ssl.evaluation import TestSplitEvaluation
 
 
@@ -31,10 +32,13 @@ class SSLTask:
     def split(self) -> str:
         return "labelled" if self.kind == "finetune" else "train"
 
+    def num_samples(self, info: DatasetInfo) -> int:
+        return info.num_labelled if self.split == "labelled" else info.num_train
+
     def check(self, cfg: SSLExperimentConfig) -> None:
         self.build_module(cfg)  # a missing or unusable dataset, an encoder that does not fit: before any run dir
         info = dataset_info(cfg.data)
-        num_samples = info.num_labelled if self.split == "labelled" else info.num_train
+        num_samples = self.num_samples(info)
         if num_samples < cfg.data.num_shards:
             raise ConfigError(
                 f"data.num_shards: {cfg.data.num_shards} shards but the {self.split} split of {cfg.data.dataset!r} "
@@ -42,10 +46,7 @@ class SSLTask:
             )
 
     def check_resume(self, cfg: SSLExperimentConfig, saved_config: dict[str, Any], checkpoint: dict[str, Any]) -> None:
-        try:
-            done = int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"])
-        except (KeyError, TypeError):
-            return
+        done = completed_epochs(checkpoint)
         if done >= cfg.trainer.max_epochs:
             raise ConfigError(
                 f"trainer.max_epochs: the checkpoint already finished {done} epochs (max_epochs {cfg.trainer.max_epochs}); "
@@ -64,7 +65,7 @@ class SSLTask:
     def build(self, cfg: SSLExperimentConfig, run_dir: Path, ctx: RankContext) -> RankParts:
         info = dataset_info(cfg.data)
         module = get_algorithm(cfg.algo).module_cls(cfg, info)
-        num_samples = info.num_labelled if self.split == "labelled" else info.num_train
+        num_samples = self.num_samples(info)
         datamodule = ShardDataModule(cfg.data, self.split, cfg.seed, num_samples, ctx.rank, ctx.world_size)
         evaluation = TestSplitEvaluation(cfg, run_dir, finetune=self.kind == "finetune")
         return RankParts(module, datamodule, [evaluation], trainer_kwargs={"gradient_clip_val": cfg.trainer.gradient_clip_norm})
@@ -74,7 +75,7 @@ class SSLTask:
 
     def summary(self, cfg: SSLExperimentConfig, parts: RankParts, trainer: pl.Trainer) -> dict[str, Any]:
         info = dataset_info(cfg.data)
-        num_samples = info.num_labelled if self.split == "labelled" else info.num_train
+        num_samples = self.num_samples(info)
         evaluation = next(c for c in parts.callbacks if isinstance(c, TestSplitEvaluation))
         return {
             "dataset": info.name,
