@@ -1,12 +1,17 @@
 """Ray connection: start Ray in-process (the embedded default) or join a cluster, with safe defaults.
 
-The dashboard/job server binds 127.0.0.1 unless the user asks otherwise (anyone who reaches it can
-run code). Tracker settings reach workers through ``runtime_env.env_vars``.
+An in-process Ray listens on 127.0.0.1 only (GCS, raylet, workers, agents, metrics, dashboard: anyone
+who reaches them can run code) unless ``ray.bind_host: node``; it is shut down by a watchdog process
+if this one dies without doing it (``raylight.core.watchdog``). Joining a cluster is explicit and gives
+up after ``ray.connect_timeout_s`` with one line. Tracker settings reach workers through ``runtime_env.env_vars``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 from raylight.core.config import ExperimentConfig, RayConfig
@@ -43,9 +48,72 @@ def init_ray(cfg: RayConfig) -> None:
             dashboard_host=cfg.dashboard_host,
             object_store_memory=cfg.object_store_memory,
         )
-    else:
-        kwargs["address"] = cfg.address
-    ray.init(**kwargs)
+        with _loopback_node(cfg.bind_host == "127.0.0.1", kwargs):
+            ray.init(**kwargs)
+        from raylight.core.watchdog import start_watchdog
+
+        start_watchdog()
+        return
+    check_reachable(cfg.address, cfg.connect_timeout_s)
+    kwargs["address"] = cfg.address
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, TimeoutError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(
+            f"ray.address: could not join the cluster at {cfg.address} ({type(exc).__name__}: {first}); if it uses token "
+            "authentication set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token) in this shell"
+        ) from None
+
+
+@contextlib.contextmanager
+def _loopback_node(loopback: bool, kwargs: dict[str, Any]) -> Iterator[None]:
+    """Make an in-process Ray's node IP 127.0.0.1, so every Ray server binds loopback only.
+
+    Ray (2.60) turns a loopback ``_node_ip_address`` into the machine's external IP and then binds
+    its gRPC servers to all interfaces; with the node IP truly 127.0.0.1 they bind 127.0.0.1 and the
+    metrics endpoints do too. There is no public switch, so the private resolver is bypassed for
+    the duration of ``ray.init`` only; ``tests/core/test_cluster.py`` lists the sockets and fails if
+    a Ray upgrade undoes it.
+    """
+    if not loopback:
+        yield
+        return
+    from ray._private import services
+
+    original = getattr(services, "resolve_ip_for_localhost", None)
+    kwargs["_node_ip_address"] = "127.0.0.1"
+    if original is not None:
+        services.resolve_ip_for_localhost = lambda host: host
+    try:
+        yield
+    finally:
+        if original is not None:
+            services.resolve_ip_for_localhost = original
+
+
+def check_reachable(address: str, timeout_s: float) -> None:
+    """One line instead of ray.init's minutes of retries when nothing answers at the cluster's address."""
+    target = address.removeprefix("ray://")
+    if address == "auto":
+        from ray._private.services import canonicalize_bootstrap_address
+
+        try:
+            target = canonicalize_bootstrap_address("auto") or ""
+        except ConnectionError:
+            target = ""
+        if not target:
+            raise ConfigError("ray.address: 'auto' found no running Ray cluster on this machine (start one with `ray start --head`, "
+                              "or leave ray.address unset to run Ray in-process)")
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"ray.address: nothing answered at {address} within ray.connect_timeout_s={timeout_s:g} "
+            f"({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}); is the cluster up (`ray status`) and the port reachable?"
+        ) from None
 
 
 def shutdown_ray() -> None:

@@ -35,6 +35,11 @@ class TrainerConfig(Section):
     torch_threads: int | None = Field(
         None, ge=1, description="Learner intra-op threads on CPU; None: the kind's default (1 for RL: small nets, cores shared with rollout workers)."
     )
+    numerics: Literal["stop", "skip"] = Field(
+        "stop",
+        description="NaN/inf in experience, a loss or a gradient: stop (one line, last good checkpoint kept) or skip (drop that "
+        "batch or update and count it under numerics/* in metrics and summary.json).",
+    )
 
 
 class TrackingConfig(Section):
@@ -54,6 +59,12 @@ class RayConfig(Section):
     include_dashboard: bool = Field(False, description="Start the dashboard (and job server) with an in-process Ray.")
     dashboard_host: str = Field("127.0.0.1", description="Dashboard bind address; anything else exposes code execution to the network.")
     object_store_memory: int | None = Field(None, ge=78_643_200, description="Object store bytes for an in-process Ray (None: Ray's default).")
+    bind_host: Literal["127.0.0.1", "node"] = Field(
+        "127.0.0.1",
+        description="Where an in-process Ray's services (GCS, raylet, workers, agents, metrics) listen: 127.0.0.1 keeps them off "
+        "the network; 'node' is Ray's own choice (the node's IP, all interfaces) for machines other nodes must reach.",
+    )
+    connect_timeout_s: float = Field(30.0, gt=0, description="How long joining ray.address may take before the run gives up with one line.")
 
 
 class CheckpointConfig(Section):

@@ -168,6 +168,9 @@ def fit_rank(
         metrics["stop_reason"] = "interrupted (Ctrl-C)"
     elif metrics["status"] == "failed":
         metrics["stop_reason"] = f"failed: {metrics['error']}"
+    guard = getattr(parts.module, "numerics", None) if parts is not None else None
+    if guard is not None and guard.skipping:
+        metrics["numerics"] = {"skipped_updates": guard.skipped_updates, "skipped_batches": guard.skipped_batches}
     metrics["best_checkpoint"] = str(checkpoints.best_path) if checkpoints.best_path.is_file() else None
     if task.best_metric is not None:
         metrics[f"best_{task.best_metric.name.split('/')[-1]}"] = checkpoints.best_value

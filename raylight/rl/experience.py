@@ -64,8 +64,8 @@ class ExperienceDataset(IterableDataset):
         while module.env_steps < self.total_env_steps:
             batches = self.group.collect(pending if pending is not None else self._request())
             pending = None
-            check_finite(batches, module.cfg.env.id, module.env_steps)
-            module.observe_rollouts(batches)
+            batches, skipped_steps = drop_non_finite(module, batches, self.world_size)
+            module.observe_rollouts(batches, skipped_steps)
             batches = self._fresh(batches)
             if pipelined and module.env_steps < self.total_env_steps:
                 pending = self._request()  # workers sample the next batch while the learner trains
@@ -76,15 +76,30 @@ class ExperienceDataset(IterableDataset):
             self.group.collect(pending)
 
 
-def check_finite(batches: list[RolloutBatch], env_id: str, env_steps: int) -> None:
-    """Stop on NaN/inf rewards or observations before they reach a loss (every weight would turn NaN)."""
-    for b in batches:
-        for name, values in (("reward", b.rewards), ("observation", b.obs), ("next observation", b.next_obs)):
-            if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
-                raise NonFiniteError(
-                    f"numerics: non-finite {name} from env {env_id} (rollout worker {b.worker_index}) in the batch "
-                    f"after env step {env_steps:,}; training stopped before using it"
-                )
+def non_finite_part(batch: RolloutBatch) -> str | None:
+    """Which part of a batch holds NaN/inf (reward, observation, next observation), or None."""
+    for name, values in (("reward", batch.rewards), ("observation", batch.obs), ("next observation", batch.next_obs)):
+        if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+            return name
+    return None
+
+
+def drop_non_finite(module: RLModule, batches: list[RolloutBatch], world_size: int = 1) -> tuple[list[RolloutBatch], int]:
+    """NaN/inf rewards or observations never reach a loss (every weight would turn NaN): stop with one line
+    (``trainer.numerics: stop``) or drop those batches, returning the rest and the env steps dropped."""
+    env_id, env_steps = module.cfg.env.id, module.env_steps
+    bad = [(b, part) for b in batches if (part := non_finite_part(b)) is not None]
+    if not bad:
+        return batches, 0
+    b, part = bad[0]
+    message = f"numerics: non-finite {part} from env {env_id} (rollout worker {b.worker_index}) in the batch after env step {env_steps:,}"
+    keep = [b for b in batches if all(b is not dropped for dropped, _ in bad)]
+    if not module.numerics.skipping:
+        raise NonFiniteError(f"{message}; training stopped before using it (trainer.numerics=skip drops such batches)")
+    if not keep and world_size > 1:
+        raise NonFiniteError(f"{message}; every batch of this learner rank was non-finite, so the ranks cannot stay in step")
+    module.numerics.skipped_batches += len(bad)
+    return keep, sum(dropped.num_steps for dropped, _ in bad)
 
 
 class RolloutDataModule(pl.LightningDataModule):

@@ -23,7 +23,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from raylight.core.errors import NonFiniteError
+from raylight.core.numerics import NumericsGuard
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.rollout import RolloutBatch
@@ -67,6 +67,7 @@ class RLModule(pl.LightningModule):
         self.policy_version = 0
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[int] = deque(maxlen=100)
+        self.numerics = NumericsGuard(cfg.trainer.numerics)
         self._rate_t0 = time.perf_counter()
         self._rate_steps0 = 0
 
@@ -101,10 +102,11 @@ class RLModule(pl.LightningModule):
         actor.load_state_dict(self.policy_state()[0])
         return actor.eval()
 
-    def observe_rollouts(self, batches: list[RolloutBatch]) -> None:
+    def observe_rollouts(self, batches: list[RolloutBatch], skipped_steps: int = 0) -> None:
         """Count env steps and episodes: global over learner ranks (one all-reduce per iteration), so
-        every rank agrees on schedules, evaluation points and the end of the run."""
-        steps = sum(b.num_steps for b in batches)
+        every rank agrees on schedules, evaluation points and the end of the run. ``skipped_steps``:
+        steps of batches dropped as non-finite (``trainer.numerics: skip``) still count against the budget."""
+        steps = sum(b.num_steps for b in batches) + skipped_steps
         episodes = sum(len(b.episode_returns) for b in batches)
         if self._trainer is not None and self.trainer.world_size > 1:
             counts = torch.tensor([steps, episodes], dtype=torch.int64, device=self.device)
@@ -127,11 +129,14 @@ class RLModule(pl.LightningModule):
         return out
 
     def optimizer_step(self, opt: Any, loss: torch.Tensor, params: Any, max_grad_norm: float | None) -> None:
-        """zero_grad -> backward (through Lightning, for precision plugins) -> optional norm clip -> step."""
-        if not torch.isfinite(loss):
-            raise NonFiniteError(f"numerics: {self.cfg.algo} loss is {float(loss)} at env step {self.env_steps:,}; training stopped")
+        """zero_grad -> backward (through Lightning, for precision plugins) -> numerics check -> optional norm clip -> step."""
+        params = list(params)
+        where = f"in {self.cfg.algo} at env step {self.env_steps:,}"
+        self.numerics.check_loss(loss, where)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
+        if not self.numerics.gradients_ok(params, where):
+            return
         if max_grad_norm is not None:
             nn.utils.clip_grad_norm_(params, max_grad_norm)
         opt.step()
@@ -139,6 +144,8 @@ class RLModule(pl.LightningModule):
     def log_iteration(self, metrics: dict[str, float]) -> None:
         """Log once per Lightning step (not per minibatch): per-call logging costs ~2 ms."""
         metrics = {**self.rollout_metrics(), **metrics}
+        if self.numerics.skipping:
+            metrics.update(self.numerics.metrics())
         bar = {"env_steps", "episodes", "rollout/return_mean", "steps_per_s"}
         self.log_dict({k: v for k, v in metrics.items() if k in bar}, prog_bar=True, on_step=True, batch_size=1)
         self.log_dict({k: v for k, v in metrics.items() if k not in bar}, on_step=True, batch_size=1)

@@ -16,6 +16,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from raylight.core.errors import NonFiniteError
 from raylight.core.tracking import log_images
 from raylight.ssl import plots
 from raylight.ssl.config import SSLExperimentConfig
@@ -63,6 +64,8 @@ class TestSplitEvaluation(pl.Callback):
         device = module.device
         x_test, y_test = split_arrays(cfg.data, "test")
         feats = batched(module.embed, x_test, device)
+        if not np.isfinite(feats).all():
+            raise NonFiniteError("numerics: the encoder's test-split embeddings hold NaN or inf (its weights overflowed); probe and plots skipped")
         out: dict[str, Any] = {}
         if self.finetune:
             preds = batched(module, x_test, device)

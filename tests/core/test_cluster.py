@@ -59,3 +59,103 @@ def test_in_process_ray_binds_the_dashboard_to_loopback_by_default() -> None:
     assert RayConfig().dashboard_host == "127.0.0.1"
     assert RayConfig().include_dashboard is False
     assert RayConfig().address is None
+
+
+SOCKETS_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import ray, psutil
+    from raylight.core.cluster import init_ray, remote_class
+    from raylight.core.config import RayConfig
+
+    class Probe:
+        def pid(self):
+            return os.getpid()
+
+    init_ray(RayConfig(num_cpus=2, include_dashboard=sys.argv[1] == "dashboard"))
+    ray.get(remote_class(Probe).remote().pid.remote())
+    time.sleep(3)  # agents and metrics servers come up after ray.init returns
+    me = psutil.Process()
+    binds = []
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            listening = [c for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+            binds += [(" ".join(proc.cmdline())[:80], c.laddr.ip, c.laddr.port) for c in listening]
+        except psutil.Error:
+            pass
+    ray.shutdown()
+    print("BINDS " + json.dumps(binds))
+    """
+)
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+@pytest.mark.parametrize("dashboard", ["no-dashboard", "dashboard"])
+def test_in_process_ray_listens_on_loopback_only(dashboard: str) -> None:
+    """Every listening socket of the Ray processes an in-process start creates (GCS, raylet, workers, agents,
+    metrics endpoints, dashboard) is bound to loopback: nothing is reachable from the network."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", SOCKETS_SCRIPT, dashboard], capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("BINDS ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    binds = json.loads(lines[-1].removeprefix("BINDS "))
+    assert len(binds) >= 5, binds  # GCS, raylet, driver, agents at least: the listing itself worked
+    exposed = [b for b in binds if b[1] not in LOOPBACK]
+    assert not exposed, f"Ray services listening beyond loopback: {exposed}"
+
+
+def _cli(args: list[str], timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, "-m", "raylight.core.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          env=full_env, cwd=ROOT)
+
+
+def test_an_unreachable_cluster_address_is_one_line_within_the_timeout(tmp_path: Path) -> None:
+    import time
+
+    dqn = str(ROOT / "configs" / "dqn-cartpole.yaml")
+    t0 = time.perf_counter()
+    proc = _cli(["train", dqn, f"run_root={tmp_path / 'runs'}", "ray.address=127.0.0.1:1", "ray.connect_timeout_s=2",
+                 "rollout.num_workers=2"])
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        proc.stderr.strip().splitlines()[0]
+    ] and "ray.address: nothing answered at 127.0.0.1:1" in proc.stderr, proc.stderr
+    assert time.perf_counter() - t0 < 60
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_ray_processes_end_when_the_trainer_is_killed(tmp_path: Path) -> None:
+    """kill -9 of a training process (no ray.shutdown, no atexit): the watchdog ends the GCS, raylet, dashboard
+    and runtime-env agents and the rollout actors it had started."""
+    import signal
+    import time
+
+    import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path
+    import psutil
+
+    dqn = str(ROOT / "configs" / "dqn-cartpole.yaml")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(ROOT)}
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "raylight.core.cli", "train", dqn, f"run_root={tmp_path / 'runs'}", "rollout.num_workers=2",
+         "tracking.backend=none", "trainer.progress_bar=false", "trainer.total_env_steps=10000000", "eval.stop_at_return=null"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    ray_procs: list[psutil.Process] = []
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            kids = psutil.Process(trainer.pid).children(recursive=True)
+            names = [" ".join(k.cmdline()) for k in kids]
+        except psutil.Error:
+            kids, names = [], []
+        if sum("RolloutWorker" in n for n in names) == 2:
+            ray_procs = [k for k, n in zip(kids, names, strict=True) if "watchdog" not in n]
+            break
+        time.sleep(0.5)
+    assert ray_procs, "the trainer never started its rollout actors"
+    trainer.send_signal(signal.SIGKILL)
+    trainer.wait()
+    _, alive = psutil.wait_procs(ray_procs, timeout=30)
+    assert not alive, [" ".join(p.cmdline())[:80] for p in alive]

@@ -50,6 +50,33 @@ def test_non_finite_experience_stops_with_one_line_and_a_finite_checkpoint(algo_
     assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values() if t.is_floating_point())
 
 
+def test_skip_mode_drops_non_finite_batches_and_finishes(capsys, run_root) -> None:
+    """trainer.numerics=skip: the poisoned batches are dropped and counted, the run completes with finite weights."""
+    args = ["train", DQN, f"run_root={run_root}", *FAST, "env.id=tests.fixtures.envs:Poisoned", "env.kwargs={after: 400}",
+            "eval.every_env_steps=100000", "eval.stop_at_return=null", "trainer.numerics=skip"]
+    assert main(args) == 0
+    run_dir = next(Path(run_root).iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["env_steps"] >= 1024
+    assert summary["numerics"]["skipped_batches"] >= 1 and summary["numerics"]["skipped_updates"] == 0
+    ckpt = load_checkpoint_file(run_dir / "checkpoints" / "last.ckpt")
+    assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values() if t.is_floating_point())
+
+
+def test_pretraining_that_diverges_stops_or_skips_with_one_line(capsys, run_root) -> None:
+    """lr=1e36 overflows the autoencoder after one update: stop mode names the loss and step; skip mode drops
+    every later update (counted) and the end-of-run evaluation refuses the NaN embeddings in one line."""
+    base = ["train", AE, f"run_root={run_root}", "trainer.max_epochs=2", "data.num_readers=0", "tracking.backend=none",
+            "trainer.progress_bar=false", "agent.lr=1e36"]
+    assert main(base) == 1
+    assert "numerics: loss is nan in ae at step 1" in _one_line(capsys)
+    assert main([*base, "trainer.numerics=skip"]) == 1
+    assert "test-split embeddings hold NaN or inf" in _one_line(capsys)
+    newest = max(Path(run_root).iterdir(), key=lambda p: p.stat().st_mtime)
+    summary = json.loads((newest / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["numerics"]["skipped_updates"] >= 10
+
+
 def test_evaluate_never_runs_code_named_in_a_checkpoint(capsys, run_root, tmp_path) -> None:
     """A weights_only-clean checkpoint whose config names `subprocess:run` must not run it."""
     assert main(["train", DQN, f"run_root={run_root}", *FAST]) == 0
@@ -156,6 +183,24 @@ def test_export_refuses_to_overwrite_or_write_into_a_file(capsys, run_root, tmp_
     assert main(["export", str(run_dir), "--out", str(a_file)]) == 2
     assert "exists and is not a directory" in _one_line(capsys)
     assert main(["export", str(run_dir), "--out", str(out), "--overwrite"]) == 0
+
+
+def test_a_frozen_rollout_actor_is_replaced_and_the_run_finishes(ray_session, run_root, tmp_path) -> None:
+    """A rollout actor whose process is SIGSTOPped mid-run is replaced after rollout.sample_timeout_s (its request
+    re-issued to a fresh actor with the current weights) and the run completes its budget."""
+    from raylight.core.config import load_config
+    from raylight.core.run import train
+
+    marker = tmp_path / "frozen-once"
+    cfg = load_config(DQN, ["tracking.backend=none", f"run_root={run_root}", "trainer.progress_bar=false", "rollout.num_workers=2",
+                            "rollout.cpus_per_worker=0.5", "trainer.total_env_steps=3000", "agent.learning_starts=500",
+                            "env.id=tests.fixtures.envs:Freezing", f"env.kwargs={{after: 400, marker: '{marker}'}}",
+                            "eval.every_env_steps=100000", "eval.episodes=2", "eval.stop_at_return=null", "rollout.sample_timeout_s=3"])
+    result = train(cfg)
+    assert marker.exists(), "no rollout actor froze"
+    assert result.metrics["status"] == "completed" and result.metrics["env_steps"] >= 3000
+    failures = result.metrics["rollout_failures"]
+    assert len(failures) == 1 and "rollout.sample_timeout_s=3" in failures[0]["cause"], failures
 
 
 def test_actors_that_keep_failing_stop_the_run_cleanly(ray_session, run_root, capsys) -> None:

@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from raylight.core.errors import NonFiniteError
+from raylight.core.numerics import NumericsGuard
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.datasets import DatasetInfo
 from raylight.ssl.shards import ShardBatch
@@ -30,20 +30,28 @@ class PretrainModule(pl.LightningModule):
         self.cfg = cfg
         self.hp: Any = cfg.agent
         self.info = info
+        self.numerics = NumericsGuard(cfg.trainer.numerics)
 
     def losses(self, batch: ShardBatch) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def training_step(self, batch: ShardBatch, batch_idx: int) -> torch.Tensor:
         losses = self.losses(batch)
-        if not torch.isfinite(losses["loss"]):
-            raise NonFiniteError(f"numerics: {self.cfg.algo} loss is {float(losses['loss'])} at step {self.global_step:,}; training stopped")
+        self.numerics.check_loss(losses["loss"], f"in {self.cfg.algo} at step {self.global_step:,}")
+        if not torch.isfinite(losses["loss"]):  # skip mode: backward runs (DDP needs every rank's), the update is dropped
+            return losses["loss"]
         # The loss goes on the progress bar (the last epoch's mean); the other terms only to the logger.
         self.log("train/loss", losses["loss"].detach(), prog_bar=True, on_step=False, on_epoch=True, batch_size=batch.size)
         others = {f"train/{k}": v.detach() for k, v in losses.items() if k != "loss"}
         if others:
             self.log_dict(others, on_step=False, on_epoch=True, batch_size=batch.size)
         return losses["loss"]
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """After backward and DDP's gradient all-reduce: stop, or clear the gradients (skip) on NaN/inf."""
+        self.numerics.gradients_ok(self.parameters(), f"in {self.cfg.algo} at step {self.global_step:,}")
+        if self.numerics.skipping:
+            self.log_dict(self.numerics.metrics(), on_step=False, on_epoch=True, batch_size=1, reduce_fx="max")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.parameters(), lr=self.hp.lr, weight_decay=self.hp.weight_decay)
