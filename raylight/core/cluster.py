@@ -12,10 +12,11 @@ import contextlib
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from raylight.core.config import ExperimentConfig, RayConfig
-from raylight.core.errors import ConfigError
+from raylight.core.errors import ConfigError, RaylightError
 
 # Environment variables that must be the same in the driver and in every worker process.
 _FORWARDED_ENV = ("WANDB_MODE", "WANDB_DIR", "WANDB_SILENT", "PYTHONPATH", "RAY_AUTH_MODE")
@@ -152,6 +153,21 @@ def remote_class(cls: type) -> Any:
 _REMOTE_CLASSES: dict[type, Any] = {}
 
 
+STARTUP_TIMEOUT_S = 120.0  # an actor's process start and construction, apart from its calls' own timeouts
+
+
+def wait_ready(actors: list[Any], what: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    """Block until the actors are constructed, so call timeouts never include process start-up;
+    one line if they do not start (a cluster short of CPUs) and the construction error if they fail."""
+    import ray
+
+    refs = [a.__ray_ready__.remote() for a in actors]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    if len(ready) < len(refs):
+        raise RaylightError(f"{what}: {len(refs) - len(ready)} actor(s) did not start within {timeout_s:g} s (is the cluster short of CPUs?)")
+    ray.get(ready)
+
+
 def stop_actors(actors: list[Any], grace_s: float = 5.0) -> None:
     """End actors gracefully (they finish their current call and exit), killing only those that do not
     exit within ``grace_s``. Killing freshly used actors at once raced with the raylet's scheduling
@@ -166,3 +182,32 @@ def stop_actors(actors: list[Any], grace_s: float = 5.0) -> None:
     for actor, ref in zip(actors, refs, strict=True):
         if ref in stuck:
             ray.kill(actor)
+
+
+@dataclass(frozen=True)
+class ActorFailure:
+    """One actor given up on (dead, or silent past its timeout) and replaced."""
+
+    actor: str
+    cause: str
+
+
+@dataclass
+class FailureBudget:
+    """Actor failures over the whole run against one config key's limit (``rollout.max_failures``,
+    ``data.max_failures``): each is recorded with its cause for ``summary.json``; one past the
+    limit stops the run with one line."""
+
+    key: str
+    limit: int
+    failures: list[ActorFailure] = field(default_factory=list)
+
+    def record(self, actor: str, cause: str) -> None:
+        self.failures.append(ActorFailure(actor, cause))
+        if len(self.failures) > self.limit:
+            raise RaylightError(
+                f"{self.key}: {len(self.failures)} actor failures (last: {actor}, {cause}); the run stops (raise {self.key} to tolerate more)"
+            )
+
+    def report(self) -> list[dict[str, str]]:
+        return [vars(f) for f in self.failures]

@@ -21,7 +21,6 @@ from raylight.rl.config import EnvConfig, RLExperimentConfig
 from raylight.rl.envs import make_vector_env, to_env_actions
 
 Weights = dict[str, torch.Tensor]
-STARTUP_TIMEOUT_S = 120.0  # a rollout actor's process start and env construction, apart from sampling
 ActorFactory = Callable[[gym.Space, gym.Space], nn.Module]
 
 
@@ -188,14 +187,6 @@ class PendingSample:
     version: int = 0
 
 
-@dataclass(frozen=True)
-class RolloutFailure:
-    """One rollout actor given up on: which worker (global index) and why."""
-
-    worker_index: int
-    cause: str
-
-
 class RolloutGroup:
     """One learner rank's rollout actors (or one in-process worker) behind one interface: request, collect.
 
@@ -205,7 +196,7 @@ class RolloutGroup:
 
     An actor that does not answer within ``rollout.sample_timeout_s`` (frozen, its node lost) or dies
     for good is replaced by a fresh one with the current weights and its request re-issued; failures
-    are counted (``failures``) and past ``rollout.max_failures`` the run stops with one line.
+    are counted with their causes (``budget``) and past ``rollout.max_failures`` the run stops with one line.
     """
 
     def __init__(self, cfg: RLExperimentConfig, actor_factory: ActorFactory | None, rank: int = 0, world_size: int = 1) -> None:
@@ -213,7 +204,9 @@ class RolloutGroup:
         self.num_workers = cfg.rollout.num_workers // world_size
         self.envs_per_worker = cfg.rollout.envs_per_worker
         self.actor_factory = actor_factory
-        self.failures: list[RolloutFailure] = []
+        from raylight.core.cluster import FailureBudget, wait_ready
+
+        self.budget = FailureBudget("rollout.max_failures", cfg.rollout.max_failures)
         self._sent_version: int | None = None
         self._weights_ref: Any = None  # the last weights shipped: what a replacement actor starts from
         self._local: RolloutWorker | None = None
@@ -223,20 +216,7 @@ class RolloutGroup:
             self._local = RolloutWorker(cfg.env, self.envs_per_worker, cfg.seed + 1000 * rank, actor_factory, rank)
         else:
             self._actors = [self._spawn(g) for g in range(self._first, self._first + self.num_workers)]
-            self._wait_ready(self._actors)
-
-    @staticmethod
-    def _wait_ready(actors: list[Any], timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-        """Block until the actors are constructed, so ``sample_timeout_s`` never includes process start-up."""
-        import ray
-
-        from raylight.core.errors import RaylightError
-
-        refs = [a.__ray_ready__.remote() for a in actors]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
-        if len(ready) < len(refs):
-            raise RaylightError(f"rollout: {len(refs) - len(ready)} rollout actor(s) did not start within {timeout_s:g} s (is the cluster short of CPUs?)")
-        ray.get(ready)  # raises the actor's construction error, if any
+            wait_ready(self._actors, "rollout")
 
     def _spawn(self, g: int, restart: int = 0) -> Any:
         """Rollout actor for global worker index g (a replacement gets fresh env seeds)."""
@@ -302,18 +282,13 @@ class RolloutGroup:
         """Kill actor i, start a fresh one with the current weights, re-issue its part of ``pending``."""
         import ray
 
-        from raylight.core.errors import RaylightError
+        from raylight.core.cluster import wait_ready
 
         g = self._first + i
-        self.failures.append(RolloutFailure(g, cause))
-        if len(self.failures) > self.cfg.rollout.max_failures:
-            raise RaylightError(
-                f"rollout.max_failures: {len(self.failures)} rollout-actor failures (last: worker {g}, {cause}); "
-                "the run stops (raise rollout.max_failures to tolerate more)"
-            )
+        self.budget.record(f"rollout worker {g}", cause)
         ray.kill(self._actors[i], no_restart=True)
-        self._actors[i] = self._spawn(g, restart=len(self.failures))
-        self._wait_ready([self._actors[i]])
+        self._actors[i] = self._spawn(g, restart=len(self.budget.failures))
+        wait_ready([self._actors[i]], "rollout")
         return self._actors[i].sample.remote(pending.steps_per_env, pending.explore, self._weights_ref, pending.version)
 
     def sample(

@@ -91,7 +91,7 @@ class RLTask:
             "reached": evaluation.reached,
             "stop_reason": self._stop_reason(cfg, module, evaluation),
             "stale_batches_dropped": parts.datamodule.dataset.dropped_stale,
-            "rollout_failures": [vars(f) for f in parts.datamodule.dataset.group.failures],
+            "rollout_failures": parts.datamodule.dataset.group.budget.report(),
         }
 
     @staticmethod

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, IterableDataset
 
+from raylight.core.cluster import FailureBudget
 from raylight.ssl.config import DataConfig
 from raylight.ssl.shards import (
     ShardBatch,
@@ -123,6 +124,7 @@ class ShardDataModule(pl.LightningDataModule):
         self.rank = rank
         self.world_size = world_size
         self.group: ShardGroup | None = None
+        self.budget = FailureBudget("data.max_failures", cfg.max_failures)  # over the run, across re-setups
 
     @property
     def plan(self) -> list[list[int]]:
@@ -140,7 +142,7 @@ class ShardDataModule(pl.LightningDataModule):
             self.rank = self.trainer.global_rank if self.trainer is not None else 0
             self.world_size = self.trainer.world_size if self.trainer is not None else 1
         if self.group is None:
-            self.group = ShardGroup(self.cfg, self.split, self.seed, self.rank, self.world_size)
+            self.group = ShardGroup(self.cfg, self.split, self.seed, self.rank, self.world_size, self.budget)
 
     def train_dataloader(self) -> DataLoader:
         assert self.group is not None, "setup() runs before train_dataloader()"

@@ -11,12 +11,14 @@ Ray actors, or one reader in the learner's process when ``data.num_readers`` is 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from raylight.core.errors import ConfigError, RaylightError
+from raylight.core.cluster import FailureBudget, wait_ready
+from raylight.core.errors import ConfigError
 from raylight.ssl.config import DataConfig
 
 
@@ -134,26 +136,50 @@ class ShardReader:
         return ShardBatch(inputs, clean, self.y[pos], self.indices[pos], views)
 
 
-class ShardGroup:
-    """One trainer rank's readers (Ray actors, or one in-process reader) behind one interface."""
+@dataclass
+class ReaderRequest:
+    """An in-flight request to reader actor ``reader``, with what is needed to re-issue it."""
 
-    def __init__(self, cfg: DataConfig, split: str, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    reader: int
+    epoch: int
+    ranges: list[tuple[int, int]]
+    ref: Any
+    actor: Any  # the actor it went to: requests still in flight to a replaced actor are re-issued, not counted again
+
+
+class ShardGroup:
+    """One trainer rank's readers (Ray actors, or one in-process reader) behind one interface.
+
+    A reader actor that dies for good or does not answer within ``data.reader_timeout_s`` is replaced
+    and its request re-issued: batches depend only on (seed, epoch, shard, range), so the re-issued
+    request returns exactly what the lost one would have. Failures count against ``data.max_failures``.
+    """
+
+    def __init__(self, cfg: DataConfig, split: str, seed: int, rank: int = 0, world_size: int = 1,
+                 budget: FailureBudget | None = None) -> None:
+        self.cfg = cfg
+        self.split = split
+        self.seed = seed
         self.rank = rank
         self.world_size = world_size
         self.timeout_s = cfg.reader_timeout_s
+        self.budget = budget or FailureBudget("data.max_failures", cfg.max_failures)
         self.assignment = split_among_readers(shards_for_rank(cfg.num_shards, rank, world_size), cfg.num_readers)
         self._local: list[ShardReader] = []
         self._actors: list[Any] = []
         if cfg.num_readers == 0:
             self._local = [ShardReader(cfg, split, ids, seed) for ids in self.assignment]
         else:
-            from raylight.core.cluster import remote_class
+            self._actors = [self._spawn(ids) for ids in self.assignment]
+            wait_ready(self._actors, "data")
 
-            remote_cls = remote_class(ShardReader)
-            self._actors = [
-                remote_cls.options(num_cpus=cfg.cpus_per_reader, max_restarts=3, max_task_retries=3).remote(cfg, split, ids, seed, 1)
-                for ids in self.assignment
-            ]
+    def _spawn(self, shard_ids: list[int]) -> Any:
+        from raylight.core.cluster import remote_class
+
+        remote_cls = remote_class(ShardReader)
+        return remote_cls.options(num_cpus=self.cfg.cpus_per_reader, max_restarts=3, max_task_retries=3).remote(
+            self.cfg, self.split, shard_ids, self.seed, 1
+        )
 
     @property
     def remote(self) -> bool:
@@ -164,25 +190,40 @@ class ShardGroup:
         return len(self.assignment)
 
     def request(self, reader: int, epoch: int, ranges: list[tuple[int, int]]) -> Any:
-        """An ObjectRef for remote readers, the batches themselves for in-process ones."""
+        """A ``ReaderRequest`` for remote readers, the batches themselves for in-process ones."""
         if self._actors:
-            return self._actors[reader].batches.remote(epoch, ranges)
+            actor = self._actors[reader]
+            return ReaderRequest(reader, epoch, ranges, actor.batches.remote(epoch, ranges), actor)
         return self._local[reader].batches(epoch, ranges)
 
     def collect(self, handle: Any) -> list[ShardBatch]:
-        if self._actors:
-            import ray
-            from ray.exceptions import GetTimeoutError
+        if not self._actors:
+            return handle
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
 
+        while True:
             try:
-                return ray.get(handle, timeout=self.timeout_s)
+                return ray.get(handle.ref, timeout=self.timeout_s)
             except GetTimeoutError:
                 free, total = ray.available_resources().get("CPU", 0.0), ray.cluster_resources().get("CPU", 0.0)
-                raise RaylightError(
-                    f"data.reader_timeout_s: a shard reader did not answer within {self.timeout_s:g} s "
-                    f"({free:g} of {total:g} cluster CPUs free; is the cluster short of CPUs?)"
-                ) from None
-        return handle
+                cause = f"no answer within data.reader_timeout_s={self.timeout_s:g} ({free:g} of {total:g} cluster CPUs free)"
+            except RayActorError as exc:
+                cause = f"reader died ({type(exc).__name__})"
+            handle.ref = self._replace(handle, cause)
+
+    def _replace(self, handle: ReaderRequest, cause: str) -> Any:
+        """Kill reader ``handle.reader``, start a fresh one on the same shards, re-issue the request."""
+        import ray
+
+        i = handle.reader
+        if handle.actor is self._actors[i]:  # not yet replaced by an earlier request's failure
+            self.budget.record(f"rank {self.rank} shard reader {i}", cause)
+            ray.kill(self._actors[i], no_restart=True)
+            self._actors[i] = self._spawn(self.assignment[i])
+            wait_ready([self._actors[i]], "data")
+        handle.actor = self._actors[i]
+        return handle.actor.batches.remote(handle.epoch, handle.ranges)
 
     def close(self) -> None:
         if self._actors:

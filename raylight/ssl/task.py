@@ -84,6 +84,7 @@ class SSLTask:
             "train_samples_per_s": num_samples * trainer.current_epoch / max(evaluation.train_seconds, 1e-9),  # all ranks
             **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")},
             **evaluation.metrics,
+            "data_failures": parts.datamodule.budget.report(),
             "stop_reason": f"trainer.max_epochs={cfg.trainer.max_epochs} reached"
             if trainer.current_epoch >= cfg.trainer.max_epochs
             else f"stopped after {trainer.current_epoch} epochs",

@@ -132,8 +132,8 @@ def test_ray_processes_end_when_the_trainer_is_killed(tmp_path: Path) -> None:
     import signal
     import time
 
-    import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path
     import psutil
+    import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path
 
     dqn = str(ROOT / "configs" / "dqn-cartpole.yaml")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(ROOT)}

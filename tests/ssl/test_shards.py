@@ -96,18 +96,38 @@ def test_remote_readers_match_in_process_readers(ray_session: None) -> None:
         local.close()
 
 
-def test_a_reader_that_never_answers_is_a_one_line_error_not_a_hang(ray_session: None) -> None:
+def test_a_frozen_reader_is_replaced_and_its_request_answered_the_same(ray_session: None) -> None:
+    """SIGSTOP a reader actor: after data.reader_timeout_s it is replaced, the request re-issued, and the
+    batch is exactly what the lost reader would have returned; one failure past data.max_failures is one line."""
+    import os
+    import signal
+
     import ray
 
     from raylight.core.errors import RaylightError
 
-    cfg = DataConfig(num_shards=2, num_readers=1, cpus_per_reader=0, reader_timeout_s=0.5)
+    cfg = DataConfig(num_shards=2, num_readers=1, cpus_per_reader=0, reader_timeout_s=1.0, max_failures=1)
     group = ShardGroup(cfg, "train", seed=0)
-    stalled = ray.remote(num_cpus=0)(lambda: __import__("time").sleep(30)).remote()
+    want = ShardReader(cfg, "train", group.assignment[0], seed=0).batch(0, 0, 10)
+    frozen: list[int] = []
     try:
-        with pytest.raises(RaylightError, match=r"^data\.reader_timeout_s: a shard reader did not answer within 0.5 s") as err:
-            group.collect(stalled)
-        assert "\n" not in str(err.value)
+        for attempt in range(2):
+            pid = ray.get(group._actors[0].__ray_call__.remote(lambda reader: os.getpid()))
+            os.kill(pid, signal.SIGSTOP)
+            frozen.append(pid)
+            if attempt == 0:
+                got, = group.collect(group.request(0, 0, [(0, 10)]))
+                np.testing.assert_array_equal(got.inputs, want.inputs)
+                causes = [f["cause"] for f in group.budget.report()]
+                assert len(causes) == 1 and causes[0].startswith("no answer within data.reader_timeout_s=1"), causes
+            else:
+                with pytest.raises(RaylightError, match=r"^data\.max_failures: 2 actor failures \(last: rank 0 shard reader 0, no answer") as err:
+                    group.collect(group.request(0, 0, [(0, 10)]))
+                assert "\n" not in str(err.value)
     finally:
-        ray.cancel(stalled, force=True)
+        for pid in frozen:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         group.close()
