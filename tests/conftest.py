@@ -25,6 +25,7 @@ def start_ray() -> None:
 
     if not ray.is_initialized():
         ray.init(
+            address="local",  # never a cluster some other process started on this machine
             num_cpus=2,
             include_dashboard=False,
             object_store_memory=200 * 1024 * 1024,

@@ -8,6 +8,7 @@ except the final save after an exception, which rank 0 writes alone (another ran
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +16,21 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Checkpoint
 
-from raylight.core.checkpoints import atomic_torch_save
+from raylight.core.checkpoints import RESUME_ONLY_KEY, atomic_torch_save
 from raylight.core.config import CheckpointConfig
 from raylight.core.task import BestMetric
 
 
 class RunCheckpoints(Checkpoint):
     """``iter-N.ckpt`` every ``every_iterations`` (newest K kept), ``last.ckpt`` at each save and at the
-    end, ``best.ckpt`` whenever ``consider_best`` sees a better value of the task's best metric."""
+    end, ``best.ckpt`` whenever ``consider_best`` sees a better value of the task's best metric.
+    Resume-only state (``RESUME_ONLY_KEY``: replay buffers) goes into ``last.ckpt`` alone."""
 
-    def __init__(self, dirpath: Path, cfg: CheckpointConfig, best_metric: BestMetric | None) -> None:
+    def __init__(
+        self, dirpath: Path, cfg: CheckpointConfig, best_metric: BestMetric | None, on_value: Callable[[float, int], None] | None = None
+    ) -> None:
         self.dirpath = dirpath
+        self.on_value = on_value  # told every measured value (rank 0), e.g. a Ray Tune trial reporting to its scheduler
         self.every = cfg.every_iterations
         self.keep_last = cfg.keep_last
         self.best_metric = best_metric
@@ -53,11 +58,13 @@ class RunCheckpoints(Checkpoint):
 
     def consider_best(self, trainer: pl.Trainer, value: float, step: int) -> bool:
         """Save ``best.ckpt`` if ``value`` beats the best so far; call on every rank with the same value."""
+        if self.on_value is not None and trainer.is_global_zero:
+            self.on_value(float(value), int(step))
         if self.best_metric is None or not self.best_metric.better(value, self.best_value):
             return False
         self.best_value, self.best_step = float(value), int(step)
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(self.best_path, weights_only=False)
+        _save_checkpoint(trainer, self.best_path, resume_state=False)
         return True
 
     def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
@@ -75,11 +82,11 @@ class RunCheckpoints(Checkpoint):
     def _save(self, trainer: pl.Trainer, name: str | None) -> None:
         self.dirpath.mkdir(parents=True, exist_ok=True)
         if name is not None:
-            trainer.save_checkpoint(self.dirpath / name, weights_only=False)
+            _save_checkpoint(trainer, self.dirpath / name, resume_state=False)
             periodic = sorted(self.dirpath.glob("iter-*.ckpt"))
             for old in periodic[: -self.keep_last]:
                 old.unlink(missing_ok=True)
-        trainer.save_checkpoint(self.last_path, weights_only=False)
+        _save_checkpoint(trainer, self.last_path, resume_state=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"iterations": self.iterations, "best_value": self.best_value, "best_step": self.best_step}
@@ -88,6 +95,16 @@ class RunCheckpoints(Checkpoint):
         self.iterations = int(state_dict.get("iterations", 0))
         self.best_value = state_dict.get("best_value")
         self.best_step = state_dict.get("best_step")
+
+
+def _save_checkpoint(trainer: pl.Trainer, path: Path, resume_state: bool) -> None:
+    """``Trainer.save_checkpoint`` (collective: every rank dumps, rank 0 writes, all wait), optionally
+    without the resume-only state."""
+    checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+    if not resume_state:
+        checkpoint.pop(RESUME_ONLY_KEY, None)
+    trainer.strategy.save_checkpoint(checkpoint, path)
+    trainer.strategy.barrier("Trainer.save_checkpoint")
 
 
 def _finite(module: torch.nn.Module) -> bool:

@@ -27,6 +27,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_checkpoint_file(Path(path), map_location=map_location or "cpu")
 
 
+# Checkpoint key for state that only resuming needs and that can be large (a DQN replay buffer):
+# ``RunCheckpoints`` writes it into last.ckpt only, never into periodic or best checkpoints.
+RESUME_ONLY_KEY = "resume_only"
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -39,7 +39,21 @@ def run_and_report(cfg: Any, resume_from: str | None) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from raylight.core.config import load_config
 
-    return run_and_report(load_config(args.config, args.overrides), args.resume)
+    cfg = load_config(args.config, args.overrides)
+    if args.seeds is not None:
+        from raylight.core.study import parse_seeds, run_seeds
+
+        if args.resume:
+            raise RaylightError("--seeds: cannot be combined with --resume")
+        return run_seeds(cfg, parse_seeds(args.seeds))
+    return run_and_report(cfg, args.resume)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from raylight.core.config import load_config
+    from raylight.core.study import run_sweep
+
+    return run_sweep(load_config(args.config, args.overrides), args.sweep)
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -47,6 +61,20 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
     print(describe_schema())
     return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from raylight.core.jobs import submit
+
+    return submit(Path(args.config), args.overrides, args.address, Path(args.working_dir), args.follow)
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from raylight.core.jobs import jobs_command
+
+    return jobs_command(args.action, args.job_id, args.address, args.follow)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +85,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="experiment YAML, e.g. configs/dqn-cartpole.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides such as agent.lr=3e-4 env.id=Acrobot-v1")
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue from a checkpoint (file or run directory)")
+    p.add_argument("--seeds", metavar="0,1,2", help="run these seeds as Ray Tune trials (in parallel where CPUs allow), one W&B group; prints medians")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("sweep", help="search config keys on Ray Tune (grid/random, optional ASHA); results sorted by the metric")
+    p.add_argument("config", help="experiment YAML")
+    p.add_argument("sweep", help="sweep YAML: parameters (dotted key -> grid/choice/uniform/loguniform/randint), metric, mode, ...")
+    p.add_argument("overrides", nargs="*", help="dotted overrides of the base config")
+    p.set_defaults(func=_cmd_sweep)
+
+    from raylight.core.jobs import default_address
+
+    p = sub.add_parser("submit", help="run `raylight train` as a Ray job on a cluster (uploads the working directory)")
+    p.add_argument("config", help="experiment YAML inside the working directory")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, as for train")
+    p.add_argument("--address", default=default_address(), help="Ray job server (dashboard) address, default $RAY_API_SERVER_ADDRESS or %(default)s")
+    p.add_argument("--working-dir", default=".", help="directory uploaded as the job's working directory (default: .)")
+    p.add_argument("--follow", action="store_true", help="print the job's logs until it ends; exit 0 only if it succeeded")
+    p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("jobs", help="list Ray jobs, or show the status or logs of one, or stop it")
+    p.add_argument("action", choices=["list", "status", "logs", "stop"])
+    p.add_argument("job_id", nargs="?", help="job id printed by `raylight submit`")
+    p.add_argument("--address", default=default_address(), help="Ray job server address (default as for submit)")
+    p.add_argument("--follow", action="store_true", help="logs: keep printing until the job ends")
+    p.set_defaults(func=_cmd_jobs)
 
     p = sub.add_parser("schema", help="print every config key with its default and meaning (markdown)")
     p.set_defaults(func=_cmd_schema)

@@ -22,11 +22,22 @@ from raylight.core.errors import ConfigError, RaylightError
 _FORWARDED_ENV = ("WANDB_MODE", "WANDB_DIR", "WANDB_SILENT", "PYTHONPATH", "RAY_AUTH_MODE")
 
 
+def in_ray_job() -> bool:
+    """True in the driver of a Ray job (``raylight submit`` or ``ray job submit -- raylight train ...``)."""
+    return "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ
+
+
 def init_ray(cfg: RayConfig) -> None:
-    """Start or join Ray once per process; later calls are no-ops."""
+    """Start or join Ray once per process; later calls are no-ops.
+
+    A Ray job's driver joins the job's cluster (unless ``ray.address`` names another) and leaves the
+    runtime env to the job's (working_dir, env_vars): Ray refuses to merge a second one."""
     import ray
 
     if ray.is_initialized():
+        return
+    if in_ray_job():
+        ray.init(address=cfg.address or "auto", log_to_driver=True, configure_logging=True, logging_level="WARNING")
         return
     env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
     cwd = os.getcwd()

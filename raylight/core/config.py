@@ -50,6 +50,8 @@ class TrackingConfig(Section):
         "auto", description="W&B mode: auto is offline unless WANDB_API_KEY is set or `wandb login` was run."
     )
     tags: list[str] = Field(default_factory=list, description="W&B tags.")
+    group: str | None = Field(None, description="W&B group (runs of one study side by side; --seeds and sweep set it).")
+    job_type: str | None = Field(None, description="W&B job type (e.g. train, sweep-trial).")
 
 
 class RayConfig(Section):

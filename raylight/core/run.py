@@ -24,12 +24,13 @@ import torch
 
 from raylight.core.callbacks import RunCheckpoints
 from raylight.core.checkpoints import completed_epochs, find_checkpoint, load_checkpoint_file
-from raylight.core.cluster import check_resources_fit, init_ray
+from raylight.core.cluster import check_resources_fit, in_ray_job, init_ray
 from raylight.core.config import ExperimentConfig, save_config
 from raylight.core.errors import CheckpointError, ConfigError, RunFailed
+from raylight.core.jobs import DURABLE_RUN_ROOT
 from raylight.core.registry import get_algorithm
 from raylight.core.task import RankContext, RankParts, Task
-from raylight.core.tracking import build_logger, finish_tracking, tracking_report
+from raylight.core.tracking import build_logger, finish_tracking, resumed_wandb_id, tracking_report
 from raylight.core.trainer import build_trainer, resolve_accelerator
 
 
@@ -46,7 +47,7 @@ class RunResult:
 
 def create_run_dir(cfg: ExperimentConfig) -> Path:
     """A fresh directory <run_root>/<run name>-<timestamp>[-k]; an existing run is never reused."""
-    root = Path(cfg.run_root)
+    root = durable_run_root(cfg.run_root)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"run_root: {root} exists and is not a directory")
     root.mkdir(parents=True, exist_ok=True)
@@ -61,8 +62,20 @@ def create_run_dir(cfg: ExperimentConfig) -> Path:
     raise RuntimeError(f"could not create a fresh run directory under {root}")
 
 
-def train(cfg: ExperimentConfig, resume_from: str | Path | None = None) -> RunResult:
+def durable_run_root(run_root: str) -> Path:
+    """``run_root`` with ``~`` expanded; in a Ray job's driver a relative one goes under ``~/raylight-runs``:
+    the job's working directory is a temporary copy that Ray deletes."""
+    root = Path(run_root).expanduser()
+    if not root.is_absolute() and in_ray_job():
+        root = Path(DURABLE_RUN_ROOT).expanduser() / root
+    return root
+
+
+def train(
+    cfg: ExperimentConfig, resume_from: str | Path | None = None, on_value: Callable[[float, int], None] | None = None
+) -> RunResult:
     """Run one experiment end to end; ``summary.json`` in its run dir says how it ended.
+    ``on_value(value, step)`` hears every measurement of the task's best metric (studies report them to Tune).
 
     Raises ``ConfigError``/``CheckpointError`` (nothing written) for bad input, ``RunFailed`` (after
     the summary and a final checkpoint are written) when training itself fails.
@@ -82,7 +95,7 @@ def train(cfg: ExperimentConfig, resume_from: str | Path | None = None) -> RunRe
 
         metrics = fit_distributed(cfg, run_dir, ckpt_path)
     else:
-        metrics = fit_rank(cfg, run_dir, ckpt_path, RankContext())
+        metrics = fit_rank(cfg, run_dir, ckpt_path, RankContext(), on_value=on_value)
     metrics.setdefault("status", "failed")
     metrics["run_wall_s"] = time.perf_counter() - t0
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -103,6 +116,7 @@ def fit_rank(
     strategy_kwargs: dict[str, Any] | None = None,
     prepare: Callable[[pl.Trainer], pl.Trainer] | None = None,
     extra_callbacks: Sequence[pl.Callback] = (),
+    on_value: Callable[[float, int], None] | None = None,
 ) -> dict[str, Any]:
     """One learner rank: build the task's parts, fit, and (rank 0) return the summary metrics.
 
@@ -112,7 +126,7 @@ def fit_rank(
     task = get_algorithm(cfg.algo).task
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # same init on every rank; DDP broadcasts rank 0's anyway
     _set_torch_threads(cfg, task)
-    checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.checkpoint, task.best_metric)
+    checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.checkpoint, task.best_metric, on_value)
     parts: RankParts | None = None
     trainer: pl.Trainer | None = None
     logger = None
@@ -122,7 +136,7 @@ def fit_rank(
         if task.uses_ray(cfg):
             init_ray(cfg.ray)  # a no-op inside Ray Train workers and when already connected
         parts = task.build(cfg, run_dir, ctx)
-        logger = build_logger(cfg, run_dir, task.step_metric) if ctx.is_main else None
+        logger = build_logger(cfg, run_dir, task.step_metric, resumed_wandb_id(ckpt_path)) if ctx.is_main else None
         show_progress = cfg.trainer.progress_bar and ctx.is_main
         callbacks = [*parts.callbacks, *extra_callbacks, checkpoints]
         if show_progress and parts.progress is not None:

@@ -5,6 +5,7 @@ API keys are read by wandb from the environment or its netrc; raylight never cop
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -31,18 +32,40 @@ def wandb_offline(cfg: ExperimentConfig) -> bool:
     return mode == "offline" or (mode == "auto" and not wandb_has_credentials())
 
 
-def build_logger(cfg: ExperimentConfig, run_dir: Path, step_metric: str | None = None) -> Logger | None:
+TRACKING_FILE = "tracking.json"  # in the run dir: the W&B run id, so a resumed run continues the same W&B run
+
+
+def resumed_wandb_id(ckpt_path: Path | None) -> str | None:
+    """The W&B run id of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt`` -> ``<run>/tracking.json``)."""
+    if ckpt_path is None:
+        return None
+    try:
+        return json.loads((Path(ckpt_path).parent.parent / TRACKING_FILE).read_text()).get("wandb_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def build_logger(cfg: ExperimentConfig, run_dir: Path, step_metric: str | None = None, resume_id: str | None = None) -> Logger | None:
     """The configured Lightning logger; with W&B, ``step_metric`` (RL: ``env_steps``) becomes every
-    chart's x-axis instead of Lightning's ``trainer/global_step`` (gradient updates)."""
+    chart's x-axis instead of Lightning's ``trainer/global_step`` (gradient updates), and a resumed run
+    (``resume_id``) continues its W&B run instead of starting a second one."""
     backend = cfg.tracking.backend
     if backend == "none":
         return None
     if backend == "csv":
         logger: Logger = CSVLogger(save_dir=str(run_dir), name="metrics", version="")
     else:
+        from wandb.util import generate_id
+
         offline = wandb_offline(cfg)
         os.environ.setdefault("WANDB_SILENT", "true")
+        wandb_id = resume_id or generate_id()
+        (run_dir / TRACKING_FILE).write_text(json.dumps({"wandb_id": wandb_id}))
         logger = WandbLogger(
+            id=wandb_id,
+            resume="allow" if resume_id else None,
+            group=cfg.tracking.group,
+            job_type=cfg.tracking.job_type,
             project=cfg.tracking.project,
             entity=cfg.tracking.entity,
             name=run_dir.name,

@@ -8,7 +8,7 @@ critic either share it or each own one.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -29,6 +29,7 @@ class PolicyNetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hidden: list[int] = Field(default_factory=lambda: [64, 64], description="MLP widths (vector observations).")
+    activation: Literal["relu", "tanh"] = Field("relu", description="MLP hidden nonlinearity (vector observations; the Nature-CNN keeps ReLU).")
     shared_torso: bool = Field(False, description="Actor and critic share one torso (usual for CNNs) or own one each.")
     log_std_init: float = Field(0.0, description="Box actions: initial log-std of the state-independent Gaussian.")
 
@@ -38,8 +39,8 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_space: gym.Space, act_space: gym.Space, net: PolicyNetConfig) -> None:
         super().__init__()
-        self.torso = build_torso(obs_space, net.hidden)
-        self.critic_torso = None if net.shared_torso else build_torso(obs_space, net.hidden)
+        self.torso = build_torso(obs_space, net.hidden, net.activation)
+        self.critic_torso = None if net.shared_torso else build_torso(obs_space, net.hidden, net.activation)
         self.pi = build_policy_head(act_space, self.torso.out_dim, net.log_std_init)
         self.v = layer_init(nn.Linear(self.torso.out_dim, 1), gain=1.0)
 

@@ -45,7 +45,12 @@ class RLTrainerConfig(TrainerConfig):
 
 
 class RLCheckpointConfig(CheckpointConfig):
-    include_replay: bool = Field(True, description="Store the replay buffer in the checkpoint so a resumed run continues exactly (one learner rank only).")
+    include_replay: bool = Field(
+        False,
+        description="Store the DQN replay buffer (its filled rows) in last.ckpt -- never in periodic or best checkpoints -- so a resumed "
+        "run continues exactly (one learner rank only); off: a resumed run refills its buffer. A 100k-transition buffer of CartPole "
+        "observations is ~3.6 MB, of 84x84x4 Atari frames ~5.6 GB.",
+    )
 
 
 class RLExperimentConfig(ExperimentConfig):

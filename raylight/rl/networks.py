@@ -14,6 +14,8 @@ from torch.nn import functional as F
 from raylight.core.errors import ConfigError
 from raylight.rl.acting import ActorOutput, Exploration
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
 
 def layer_init(layer: nn.Linear | nn.Conv2d, gain: float = float(np.sqrt(2))) -> nn.Module:
     """Orthogonal init (CleanRL/SB3 default for RL torsos): stabler early learning than PyTorch's default."""
@@ -25,12 +27,13 @@ def layer_init(layer: nn.Linear | nn.Conv2d, gain: float = float(np.sqrt(2))) ->
 class MLP(nn.Module):
     """Vector observations (B, *shape) -> (B, hidden[-1]); Discrete observations are one-hot encoded."""
 
-    def __init__(self, in_dim: int, hidden: list[int], one_hot: int | None = None) -> None:
+    def __init__(self, in_dim: int, hidden: list[int], one_hot: int | None = None, activation: str = "relu") -> None:
         super().__init__()
         self.one_hot = one_hot
+        act = ACTIVATIONS[activation]
         layers: list[nn.Module] = []
         for width in hidden:
-            layers += [layer_init(nn.Linear(in_dim, width)), nn.ReLU()]
+            layers += [layer_init(nn.Linear(in_dim, width)), act()]
             in_dim = width
         self.net = nn.Sequential(*layers)
         self.out_dim = in_dim
@@ -83,10 +86,13 @@ class _AddChannel(nn.Module):
         return self.inner(obs.unsqueeze(1))
 
 
-def build_torso(obs_space: gym.Space, hidden: list[int]) -> nn.Module:
-    """MLP for vector/Discrete observations, Nature-CNN for image-shaped Box observations."""
+def build_torso(obs_space: gym.Space, hidden: list[int], activation: str = "relu") -> nn.Module:
+    """MLP for vector/Discrete observations, Nature-CNN for image-shaped Box observations.
+
+    ``activation`` is the MLP's hidden nonlinearity (``ACTIVATIONS``); the Nature-CNN always uses ReLU.
+    """
     if isinstance(obs_space, gym.spaces.Discrete):
-        return MLP(int(obs_space.n), hidden, one_hot=int(obs_space.n))
+        return MLP(int(obs_space.n), hidden, one_hot=int(obs_space.n), activation=activation)
     if not isinstance(obs_space, gym.spaces.Box):
         raise ConfigError(f"env.id: observation space {obs_space} is not supported (need Box or Discrete)")
     shape = obs_space.shape
@@ -97,7 +103,7 @@ def build_torso(obs_space: gym.Space, hidden: list[int]) -> nn.Module:
         return NatureCNN(shape, channels_last=True, scale=scale)  # (H, W, C) raw RGB frames
     if len(shape) == 2 and min(shape) >= 36:
         return _AddChannel(NatureCNN((1, *shape), channels_last=False, scale=scale))  # (H, W) grayscale
-    return MLP(int(np.prod(shape)), hidden)
+    return MLP(int(np.prod(shape)), hidden, activation=activation)
 
 
 class QNetwork(nn.Module):

@@ -176,21 +176,60 @@ class ReplayBuffer:
         self.max_priority = max(self.max_priority, float(priorities.max()))
         self.tree.update(cells, priorities**self.alpha)
 
+    _FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated", "done")
+
     def state_dict(self) -> dict[str, np.ndarray | int | bool | float]:
-        state: dict[str, np.ndarray | int | bool | float] = {
-            k: getattr(self, k) for k in ("obs", "next_obs", "actions", "rewards", "terminated", "done")
-        }
-        state.update(pos=self.pos, full=self.full, max_priority=self.max_priority)
+        """The filled rows only (a fresh 1M-transition buffer is not written as 1M zeros)."""
+        filled = self.rows if self.full else self.pos
+        state: dict[str, np.ndarray | int | bool | float] = {k: getattr(self, k)[:filled] for k in self._FIELDS}
+        state.update(pos=self.pos, full=self.full, max_priority=self.max_priority, rows=self.rows)
         if self.tree is not None:
             state["tree"] = self.tree.tree
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        for k in ("obs", "next_obs", "actions", "rewards", "terminated", "done"):
-            np.copyto(getattr(self, k), np.asarray(state[k]))
+        """Restore a saved buffer; one saved with another layout (rows x streams: another buffer size or
+        env count per learner) is re-streamed into this one instead of dropped."""
+        arrays = {k: np.asarray(state[k]) for k in self._FIELDS}
+        same_layout = int(state.get("rows", arrays["rewards"].shape[0])) == self.rows and arrays["rewards"].shape[1] == self.streams
+        if arrays["obs"].shape[2:] != self.obs.shape[2:]:
+            raise ValueError(f"replay: saved observations have shape {arrays['obs'].shape[2:]}, this env's {self.obs.shape[2:]}")
+        if not same_layout:
+            self._restream(arrays, int(state["pos"]), bool(state["full"]))
+            return
+        filled = arrays["rewards"].shape[0]
+        for k in self._FIELDS:
+            getattr(self, k)[:filled] = arrays[k]
         self.pos, self.full, self.max_priority = int(state["pos"]), bool(state["full"]), float(state["max_priority"])
         if self.tree is not None and "tree" in state:
             np.copyto(self.tree.tree, np.asarray(state["tree"]))
+
+    def _restream(self, arrays: dict[str, np.ndarray], pos: int, full: bool) -> None:
+        """Lay the saved transitions out over this buffer's streams, oldest first.
+
+        Each saved stream is taken in time order (its newest rows when this buffer is smaller) and the
+        streams are concatenated; the sequence is cut into equal chunks, one per new stream. A cut is
+        marked ``done`` (not ``terminated``): n-step returns stop there and bootstrap from the stored
+        next observation, which is exactly right, and never run on into another stream's data.
+        """
+        saved_rows, saved_streams = arrays["rewards"].shape
+        order = (np.arange(saved_rows) + pos) % saved_rows if full else np.arange(saved_rows)
+        keep = min(saved_rows, (self.rows * self.streams) // max(saved_streams, 1))
+        order = order[saved_rows - keep :]
+        columns = {k: v[order] for k, v in arrays.items()}  # (keep, saved_streams, ...), time-ordered
+        columns["done"] = columns["done"].copy()
+        columns["done"][-1] = True  # a saved stream's end is a cut
+        flat = {k: np.swapaxes(v, 0, 1).reshape(-1, *v.shape[2:]) for k, v in columns.items()}  # stream-major
+        length = min(self.rows, len(flat["rewards"]) // self.streams)
+        for k, v in flat.items():
+            chunk = v[: length * self.streams].reshape(self.streams, length, *v.shape[1:])
+            getattr(self, k)[:length] = np.swapaxes(chunk, 0, 1)
+        if length:
+            self.done[length - 1] = True  # chunk ends are cuts too
+        self.pos, self.full = length % self.rows, length == self.rows
+        if self.tree is not None and length:
+            cells = np.arange(length * self.streams)
+            self.tree.update(cells, np.full(len(cells), self.max_priority**self.alpha))
 
 
 def _slice_time(b: RolloutBatch, start: int, stop: int) -> RolloutBatch:

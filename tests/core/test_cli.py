@@ -110,6 +110,23 @@ def test_resume_with_overrides_after_the_flag_continues_counters(capsys, run_roo
     assert "tracking: CSV at" in captured.err
 
 
+def test_a_resumed_run_continues_its_wandb_run_in_its_group(capsys, run_root) -> None:
+    """One W&B run per raylight run across --resume: the id is kept in the run dir and reused (offline here)."""
+    import json
+
+    wandb_args = ["tracking.backend=wandb", "tracking.mode=offline", "tracking.group=study-1", "tracking.job_type=train"]
+    assert main(["train", CARTPOLE, f"run_root={run_root}", *FAST, *wandb_args]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["train", CARTPOLE, "--resume", first["run_dir"], f"run_root={run_root}", *FAST, *wandb_args,
+                 "trainer.total_env_steps=2048"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    ids = [json.loads((Path(r["run_dir"]) / "tracking.json").read_text())["wandb_id"] for r in (first, resumed)]
+    assert ids[0] == ids[1]
+    for r in (first, resumed):
+        offline = list((Path(r["run_dir"]) / "wandb").glob(f"offline-run-*-{ids[0]}"))
+        assert offline and list(offline[0].glob("run-*.wandb")), r["run_dir"]
+
+
 def test_best_checkpoint_kept_beside_last_and_reported(capsys, run_root) -> None:
     import json
 

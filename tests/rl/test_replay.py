@@ -82,3 +82,43 @@ def test_state_dict_round_trip() -> None:
     assert len(other) == len(buf)
     np.testing.assert_array_equal(other.rewards, buf.rewards)
     np.testing.assert_array_equal(other.tree.tree, buf.tree.tree)
+
+
+def _streams_batch(T: int, N: int, offset: float) -> RolloutBatch:
+    """obs = offset + 1000*stream + t, next_obs = obs + 0.5; no episode ends."""
+    obs = (offset + 1000.0 * np.arange(N)[None, :] + np.arange(T)[:, None]).astype(np.float32)[..., None]
+    z = np.zeros((T, N), bool)
+    return RolloutBatch(obs, np.zeros((T, N), np.int64), obs[..., 0].copy(), z, z.copy(), obs + 0.5)
+
+
+def test_state_dict_saves_only_the_filled_rows() -> None:
+    buf = ReplayBuffer(100_000, 4, (4,), np.float32, (), np.int64, gamma=0.9)
+    z = np.zeros((10, 4), bool)
+    frames = np.zeros((10, 4, 4), np.float32)
+    buf.extend([RolloutBatch(frames, np.zeros((10, 4), np.int64), np.zeros((10, 4), np.float32), z, z, frames)])
+    state = buf.state_dict()
+    assert state["obs"].shape == (10, 4, 4) and state["rows"] == 25_000
+
+
+@pytest.mark.parametrize(("old_streams", "new_streams", "capacity"), [(4, 2, 64), (2, 4, 64), (4, 2, 16)])
+def test_a_buffer_saved_with_another_stream_count_is_restreamed(old_streams: int, new_streams: int, capacity: int) -> None:
+    """Resume with another env count per learner: transitions keep their (obs, reward, next_obs) triples, the
+    newest are kept when the new buffer is smaller, and n-step returns never run across a cut."""
+    old = ReplayBuffer(64, old_streams, (1,), np.float32, (), np.int64, gamma=0.5, n_step=3)
+    old.extend([_streams_batch(64 // old_streams, old_streams, 0.0)])
+    new = ReplayBuffer(capacity, new_streams, (1,), np.float32, (), np.int64, gamma=0.5, n_step=3)
+    new.load_state_dict(old.state_dict())
+    filled = new.rows if new.full else new.pos
+    got = {(float(o), float(r), float(n)) for o, r, n in zip(new.obs[:filled].ravel(), new.rewards[:filled].ravel(),
+                                                             new.next_obs[:filled].ravel(), strict=True)}
+    want = {(float(o), float(r), float(n)) for o, r, n in zip(old.obs.ravel(), old.rewards.ravel(), old.next_obs.ravel(), strict=True)}
+    assert got <= want and len(got) == min(64, new.rows * new_streams) == len(new)
+    if capacity < 64:  # the newest transitions of every saved stream survive
+        newest = {float(o) for o in old.obs[-1].ravel()}
+        assert newest <= {float(o) for o in new.obs[:filled].ravel()}
+    # n-step: every return uses rewards of one saved stream only (obs values of a stream share their thousands digit)
+    batch = new.sample(1, 256)
+    stream_of_obs = batch.obs[0, :, 0] // 1000
+    stream_of_next = np.floor(batch.next_obs[0, :, 0]) // 1000
+    assert (stream_of_obs == stream_of_next).all()
+    assert (batch.next_obs[0, :, 0] - batch.obs[0, :, 0] <= 2.5).all()  # at most n=3 steps ahead

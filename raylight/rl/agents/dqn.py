@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
+from raylight.core.checkpoints import RESUME_ONLY_KEY
 from raylight.core.errors import ConfigError
 from raylight.core.registry import register_algorithm
 from raylight.rl.acting import Exploration
@@ -158,24 +159,28 @@ class DQN(RLModule):
         super().on_save_checkpoint(checkpoint)
         checkpoint["raylight"]["gradient_updates"] = self.gradient_updates
         # Each learner rank has its own buffer; only a single-rank run stores it (a resumed multi-rank run refills).
+        # Under RESUME_ONLY_KEY it goes into last.ckpt only, never into periodic or best checkpoints.
         if self.cfg.checkpoint.include_replay and self.trainer.world_size == 1:
             # Tensors, not numpy arrays: loadable with torch.load(weights_only=True).
-            checkpoint["raylight"]["replay"] = {
+            checkpoint.setdefault(RESUME_ONLY_KEY, {})["replay"] = {
                 k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
                 for k, v in self.replay.state_dict().items()
             }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        state = checkpoint.get("raylight", {})
-        self.gradient_updates = int(state.get("gradient_updates", 0))
-        if "replay" in state:
-            replay = {k: v.numpy() if torch.is_tensor(v) else v for k, v in state["replay"].items()}
-            if replay["obs"].shape != self.replay.obs.shape:  # another buffer size or env count per rank
-                warnings.warn(
-                    f"resume: the checkpoint's replay buffer has shape {tuple(replay['obs'].shape)}, this run's "
-                    f"{tuple(self.replay.obs.shape)} (buffer_size x envs); starting with an empty buffer",
-                    stacklevel=2,
-                )
-            else:
-                self.replay.load_state_dict(replay)
+        self.gradient_updates = int(checkpoint.get("raylight", {}).get("gradient_updates", 0))
+        saved = checkpoint.get(RESUME_ONLY_KEY, {}).get("replay")
+        if saved is None:
+            warnings.warn("resume: the checkpoint holds no replay buffer (checkpoint.include_replay was off, or several "
+                          "learner ranks); the buffer refills from new experience", stacklevel=2)
+            return
+        replay = {k: v.numpy() if torch.is_tensor(v) else v for k, v in saved.items()}
+        if tuple(replay["obs"].shape[1:2]) != (self.replay.streams,) or int(replay.get("rows", 0)) != self.replay.rows:
+            warnings.warn(
+                f"resume: the checkpoint's replay buffer has {replay['obs'].shape[1]} streams x {replay.get('rows')} rows, this run's "
+                f"{self.replay.streams} x {self.replay.rows} (env count per learner or buffer_size changed); re-streaming its "
+                f"{replay['rewards'].size:,} transitions",
+                stacklevel=2,
+            )
+        self.replay.load_state_dict(replay)

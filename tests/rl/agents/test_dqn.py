@@ -47,15 +47,40 @@ def test_checkpoint_round_trip_restores_the_same_greedy_policy(run_root: str) ->
 
 
 def test_resume_continues_env_steps_and_replay(run_root: str) -> None:
-    first = train(_cfg(run_root, "trainer.total_env_steps=2048", "eval.every_env_steps=100000", "agent.learning_starts=512"))
+    keep = "checkpoint.include_replay=true"
+    first = train(_cfg(run_root, "trainer.total_env_steps=2048", "eval.every_env_steps=100000", "agent.learning_starts=512", keep))
     assert first.metrics["env_steps"] == 2048
-    resumed = train(_cfg(run_root, "trainer.total_env_steps=4096", "eval.every_env_steps=100000", "agent.learning_starts=512"), resume_from=first.run_dir)
+    resumed = train(_cfg(run_root, "trainer.total_env_steps=4096", "eval.every_env_steps=100000", "agent.learning_starts=512", keep),
+                    resume_from=first.run_dir)
     assert resumed.run_dir != first.run_dir
     assert resumed.metrics["env_steps"] == 4096
     ckpt = torch.load(resumed.checkpoint, weights_only=True)
     assert ckpt["raylight"]["env_steps"] == 4096
-    assert int(ckpt["raylight"]["replay"]["pos"]) == 4096  # replay buffer carried over, not restarted
+    assert int(ckpt["resume_only"]["replay"]["pos"]) == 4096  # replay buffer carried over, not restarted
     assert ckpt["raylight"]["gradient_updates"] > 0
+    # Another env count per learner: the saved buffer is re-streamed (4096 transitions of 1 stream into 2), not dropped.
+    with pytest.warns(UserWarning, match="re-streaming its 4,096 transitions"):
+        again = train(_cfg(run_root, "trainer.total_env_steps=5120", "eval.every_env_steps=100000", keep, "rollout.envs_per_worker=2"),
+                      resume_from=resumed.run_dir)
+    replay = torch.load(again.checkpoint, weights_only=True)["resume_only"]["replay"]
+    assert replay["rewards"].shape[1] == 2 and int(replay["pos"]) == 2048 + 512  # 4096 re-streamed as 2 x 2048, then 1024 new steps
+
+
+def test_checkpoint_sizes_stay_small_with_a_100k_buffer(run_root: str) -> None:
+    """A 100k-transition buffer never enters periodic or best checkpoints; last.ckpt holds only its filled rows,
+    and only with checkpoint.include_replay (default off)."""
+    common = ["agent.buffer_size=100000", "trainer.total_env_steps=3000", "agent.learning_starts=500", "eval.every_env_steps=1000",
+              "eval.episodes=2", "eval.stop_at_return=null", "checkpoint.every_iterations=5"]
+    plain = train(_cfg(run_root, *common))
+    sizes = {p.name: p.stat().st_size for p in (plain.run_dir / "checkpoints").iterdir()}
+    weights_only = sizes["best.ckpt"]  # the 256x256 Q-network, its target copy and Adam's moments: ~1.1 MB
+    assert max(sizes.values()) < weights_only + 10_000, sizes
+    kept = train(_cfg(run_root, *common, "checkpoint.include_replay=true"))
+    sizes = {p.name: p.stat().st_size for p in (kept.run_dir / "checkpoints").iterdir()}
+    assert "best.ckpt" in sizes and any(n.startswith("iter-") for n in sizes)
+    assert all(size < weights_only + 10_000 for name, size in sizes.items() if name != "last.ckpt"), sizes
+    # 3000 transitions x 46 bytes (2 x 4 float32 obs, int64 action, reward, flags) ~ 0.14 MB, not the 100k-row preallocation (4.6 MB)
+    assert 100_000 < sizes["last.ckpt"] - weights_only < 400_000, sizes
 
 
 def test_custom_user_env_trains(run_root: str) -> None:
