@@ -31,12 +31,16 @@ def readme_commands() -> list[str]:
 
 def test_readme_shows_the_main_commands() -> None:
     verbs = {shlex.split(c)[1] for c in readme_commands()}
-    assert {"train", "evaluate", "finetune", "export", "schema", "submit", "jobs"} <= verbs, verbs
+    assert {"train", "evaluate", "finetune", "export", "schema", "submit", "jobs", "sweep"} <= verbs, verbs
 
 
 @pytest.mark.parametrize("command", readme_commands())
 def test_readme_command_parses_and_its_config_validates(command: str) -> None:
     argv = shlex.split(command.replace("<timestamp>", "20261122-000000"))[1:]
     args = parse_args(build_parser(), argv)
-    if args.command in ("train", "finetune", "submit"):
+    if args.command in ("train", "finetune", "submit", "sweep"):
         load_config(ROOT / args.config, args.overrides)
+    if args.command == "sweep":
+        from raylight.core.study import load_sweep
+
+        load_sweep(ROOT / args.sweep)

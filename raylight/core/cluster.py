@@ -179,6 +179,48 @@ def wait_ready(actors: list[Any], what: str, timeout_s: float = STARTUP_TIMEOUT_
     ray.get(ready)
 
 
+class ActorPlacement:
+    """One placement-group bundle per actor, reserved at once: ``spread`` puts them on different nodes where
+    it can (``pack`` on as few as possible); all or nothing, so a run never half-starts its actors.
+
+    Inside an enclosing placement group (a Ray Tune trial, a Ray Train worker) actors are scheduled as Ray
+    does by default instead: the trial's group already reserved their CPUs.
+    """
+
+    def __init__(self, count: int, cpus: float, strategy: str, what: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        import ray
+
+        self.group: Any = None
+        if count == 0 or cpus <= 0 or ray.get_runtime_context().get_placement_group_id() is not None:
+            return
+        from ray.util.placement_group import placement_group, remove_placement_group
+
+        self.group = placement_group([{"CPU": cpus}] * count, strategy=strategy.upper())
+        ready, _ = ray.wait([self.group.ready()], timeout=timeout_s)
+        if not ready:
+            remove_placement_group(self.group)
+            self.group = None
+            raise RaylightError(
+                f"{what}: {count} actors x {cpus:g} CPUs could not be placed ({strategy}) within {timeout_s:g} s; "
+                f"the cluster has {ray.available_resources().get('CPU', 0.0):g} CPUs free"
+            )
+
+    def options(self, index: int) -> dict[str, Any]:
+        """``.options(...)`` for actor ``index``: its bundle (a replacement reuses the bundle of the actor it replaces)."""
+        if self.group is None:
+            return {}
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        return {"scheduling_strategy": PlacementGroupSchedulingStrategy(self.group, placement_group_bundle_index=index)}
+
+    def remove(self) -> None:
+        if self.group is not None:
+            from ray.util.placement_group import remove_placement_group
+
+            remove_placement_group(self.group)
+            self.group = None
+
+
 def stop_actors(actors: list[Any], grace_s: float = 5.0) -> None:
     """End actors gracefully (they finish their current call and exit), killing only those that do not
     exit within ``grace_s``. Killing freshly used actors at once raced with the raylet's scheduling

@@ -30,6 +30,9 @@ class RolloutConfig(Section):
     max_failures: int = Field(
         3, ge=0, description="Rollout-actor failures (timeouts, deaths) tolerated over the whole run; one more stops the run cleanly."
     )
+    placement: Literal["spread", "pack"] = Field(
+        "spread", description="Rollout actors' placement group: spread over nodes where possible, or pack onto few (one bundle of cpus_per_worker each)."
+    )
 
 
 class EvalConfig(Section):

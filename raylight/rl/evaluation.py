@@ -20,8 +20,10 @@ from torch import nn
 
 from raylight.core.callbacks import RunCheckpoints
 from raylight.core.errors import RaylightError
+from raylight.core.tracking import log_images
 from raylight.rl.config import EnvConfig, RLExperimentConfig, resolved_stop_return
 from raylight.rl.envs import make_vector_env, resolve_env_id, standard_wrappers, to_env_actions
+from raylight.rl.plots import learning_curve
 
 EVAL_SEED_OFFSET = 1_000_000  # eval envs never share seeds with training envs
 
@@ -133,6 +135,10 @@ class EvaluationCallback(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         if not self.history or self.history[-1]["env_steps"] != pl_module.env_steps:
             self.evaluate(trainer, pl_module)
+        if trainer.is_global_zero and self.history:
+            path = learning_curve(self.history, self.path.parent / "learning_curve.png",
+                                  f"{self.cfg.algo} on {self.cfg.env.id}", self.stop_at_return)
+            log_images(trainer.logger, {"learning_curve": path}, step=trainer.global_step)
 
     def evaluate(self, trainer: pl.Trainer, pl_module: Any) -> dict[str, float]:
         """Evaluate on rank 0, share the row with every rank, then checkpoint/stop decisions on all ranks."""
@@ -162,6 +168,7 @@ class EvaluationCallback(pl.Callback):
             "wall_s": self._elapsed_before + time.perf_counter() - self._t0,
             "return_mean": result.mean,
             "return_std": result.std,
+            "train_return_mean": float(np.mean(pl_module.recent_returns)) if pl_module.recent_returns else None,
         }
 
     def state_dict(self) -> dict[str, Any]:

@@ -204,7 +204,7 @@ class RolloutGroup:
         self.num_workers = cfg.rollout.num_workers // world_size
         self.envs_per_worker = cfg.rollout.envs_per_worker
         self.actor_factory = actor_factory
-        from raylight.core.cluster import FailureBudget, wait_ready
+        from raylight.core.cluster import ActorPlacement, FailureBudget, wait_ready
 
         self.budget = FailureBudget("rollout.max_failures", cfg.rollout.max_failures)
         self._sent_version: int | None = None
@@ -212,9 +212,11 @@ class RolloutGroup:
         self._local: RolloutWorker | None = None
         self._actors: list[Any] = []
         self._first = rank * self.num_workers
+        self._placement: Any = None
         if self.num_workers == 0:
             self._local = RolloutWorker(cfg.env, self.envs_per_worker, cfg.seed + 1000 * rank, actor_factory, rank)
         else:
+            self._placement = ActorPlacement(self.num_workers, cfg.rollout.cpus_per_worker, cfg.rollout.placement, "rollout")
             self._actors = [self._spawn(g) for g in range(self._first, self._first + self.num_workers)]
             wait_ready(self._actors, "rollout")
 
@@ -224,7 +226,8 @@ class RolloutGroup:
 
         remote_cls = remote_class(RolloutWorker)
         seed = self.cfg.seed + 1000 * g + 100_000 * restart
-        return remote_cls.options(num_cpus=self.cfg.rollout.cpus_per_worker, max_restarts=3, max_task_retries=3).remote(
+        placement = self._placement.options(g - self._first)
+        return remote_cls.options(num_cpus=self.cfg.rollout.cpus_per_worker, max_restarts=3, max_task_retries=3, **placement).remote(
             self.cfg.env, self.envs_per_worker, seed, self.actor_factory, g, 1
         )
 
@@ -312,3 +315,5 @@ class RolloutGroup:
 
             stop_actors(self._actors)
             self._actors = []
+        if self._placement is not None:
+            self._placement.remove()

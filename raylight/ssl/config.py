@@ -27,6 +27,7 @@ class DataConfig(Section):
     prefetch: int = Field(4, ge=1, description="Requests kept in flight per reader (bounded prefetch).")
     batches_per_request: int = Field(4, ge=1, description="Batches one request to a reader actor returns (fewer round trips).")
     reader_timeout_s: float = Field(300.0, gt=0, description="A reader that has not answered a request for this long is replaced and the request re-issued (no hang).")
+    placement: Literal["spread", "pack"] = Field("spread", description="Shard readers' placement group: spread over nodes where possible, or pack onto few.")
     max_failures: int = Field(3, ge=0, description="Shard-reader failures (dead or past reader_timeout_s) tolerated over the run; one more stops it with one line.")
     shuffle: bool = Field(True, description="Reshuffle each reader's samples every epoch (seeded by seed and epoch).")
     augment: Literal["none", "noise", "simclr"] = Field(

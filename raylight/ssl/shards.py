@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from raylight.core.cluster import FailureBudget, wait_ready
+from raylight.core.cluster import ActorPlacement, FailureBudget, wait_ready
 from raylight.core.errors import ConfigError
 from raylight.ssl.config import DataConfig
 
@@ -167,18 +167,21 @@ class ShardGroup:
         self.assignment = split_among_readers(shards_for_rank(cfg.num_shards, rank, world_size), cfg.num_readers)
         self._local: list[ShardReader] = []
         self._actors: list[Any] = []
+        self._placement: ActorPlacement | None = None
         if cfg.num_readers == 0:
             self._local = [ShardReader(cfg, split, ids, seed) for ids in self.assignment]
         else:
-            self._actors = [self._spawn(ids) for ids in self.assignment]
+            self._placement = ActorPlacement(len(self.assignment), cfg.cpus_per_reader, cfg.placement, "data")
+            self._actors = [self._spawn(i) for i in range(len(self.assignment))]
             wait_ready(self._actors, "data")
 
-    def _spawn(self, shard_ids: list[int]) -> Any:
+    def _spawn(self, reader: int) -> Any:
         from raylight.core.cluster import remote_class
 
         remote_cls = remote_class(ShardReader)
-        return remote_cls.options(num_cpus=self.cfg.cpus_per_reader, max_restarts=3, max_task_retries=3).remote(
-            self.cfg, self.split, shard_ids, self.seed, 1
+        placement = self._placement.options(reader) if self._placement is not None else {}
+        return remote_cls.options(num_cpus=self.cfg.cpus_per_reader, max_restarts=3, max_task_retries=3, **placement).remote(
+            self.cfg, self.split, self.assignment[reader], self.seed, 1
         )
 
     @property
@@ -220,7 +223,7 @@ class ShardGroup:
         if handle.actor is self._actors[i]:  # not yet replaced by an earlier request's failure
             self.budget.record(f"rank {self.rank} shard reader {i}", cause)
             ray.kill(self._actors[i], no_restart=True)
-            self._actors[i] = self._spawn(self.assignment[i])
+            self._actors[i] = self._spawn(i)
             wait_ready([self._actors[i]], "data")
         handle.actor = self._actors[i]
         return handle.actor.batches.remote(handle.epoch, handle.ranges)
@@ -231,3 +234,5 @@ class ShardGroup:
 
             stop_actors(self._actors)
             self._actors = []
+        if self._placement is not None:
+            self._placement.remove()

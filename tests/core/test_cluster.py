@@ -159,3 +159,44 @@ def test_ray_processes_end_when_the_trainer_is_killed(tmp_path: Path) -> None:
     trainer.wait()
     _, alive = psutil.wait_procs(ray_procs, timeout=30)
     assert not alive, [" ".join(p.cmdline())[:80] for p in alive]
+
+
+PLACEMENT_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import ray
+    from ray.cluster_utils import Cluster
+    from raylight.core.config import load_config
+    from raylight.rl.rollout import RolloutGroup
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    nodes = {}
+    try:
+        for placement in ("pack", "spread"):  # pack first: a removed group frees its CPUs a moment later
+            cfg = load_config(sys.argv[1], ["rollout.num_workers=2", f"rollout.placement={placement}", "rollout.cpus_per_worker=1"])
+            group = RolloutGroup(cfg, None)
+            ids = ray.get([a.__ray_call__.remote(lambda w: ray.get_runtime_context().get_node_id()) for a in group._actors])
+            nodes[placement] = len(set(ids))
+            group.close()
+            while ray.available_resources().get("CPU", 0) < 4:  # the group's bundles are returned asynchronously
+                time.sleep(0.2)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    print("RESULT " + json.dumps(nodes))
+    """
+)
+
+
+@pytest.mark.slow
+def test_rollout_actors_spread_over_nodes_by_a_placement_group() -> None:
+    """Two nodes with 2 CPUs each, two 1-CPU rollout actors: `spread` puts them on both nodes, `pack` on one."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.run([sys.executable, "-c", PLACEMENT_SCRIPT, str(ROOT / "configs" / "dqn-cartpole.yaml")],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    assert json.loads(lines[-1].removeprefix("RESULT ")) == {"spread": 2, "pack": 1}

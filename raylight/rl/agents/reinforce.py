@@ -46,6 +46,7 @@ class ReinforceConfig(PolicyNetConfig):
     ent_coef: float = Field(0.0, ge=0, description="Entropy bonus coefficient.")
     vf_coef: float = Field(0.5, ge=0, description="Baseline (value) loss coefficient.")
     max_grad_norm: float | None = Field(None, gt=0, description="Clip the global gradient norm (None: no clipping).")
+    reward_scale: float = Field(1.0, gt=0, description="Multiply rewards by this before the returns (keeps the baseline's targets O(1)).")
 
 
 @register_algorithm("reinforce", ReinforceConfig, RL_TASK)
@@ -81,7 +82,7 @@ class Reinforce(RLModule):
 
         # 1. Reward-to-go G_t per episode; V(s') only fills in the tails of cut episodes.
         next_values = bootstrap_values(self.policy, batch.next_obs)  # (T, N)
-        returns = discounted_returns(batch.rewards, next_values, batch.terminated, batch.truncated, hp.gamma)
+        returns = discounted_returns(batch.rewards * hp.reward_scale, next_values, batch.terminated, batch.truncated, hp.gamma)
         b_returns = returns.flatten(0, 1)  # (T*N,)
         b_advantages = b_returns - batch.values.flatten(0, 1)  # baseline: V at sampling time
         if hp.normalize_advantage:

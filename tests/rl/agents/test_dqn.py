@@ -33,6 +33,7 @@ def test_checkpoint_round_trip_restores_the_same_greedy_policy(run_root: str) ->
     again = evaluate_checkpoint(result.run_dir, episodes=cfg.eval.episodes, seed=cfg.seed)
     assert again["return_mean"] == pytest.approx(final_eval["return_mean"])
     assert again["env_steps_trained"] == result.metrics["env_steps"]
+    assert (result.run_dir / "learning_curve.png").stat().st_size > 5_000
     agent = load_agent(result.checkpoint)
     ckpt = torch.load(result.checkpoint, weights_only=True)
     obs = torch.as_tensor(np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32))
