@@ -56,9 +56,9 @@ class TestSplitEvaluation(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         self.train_seconds = time.perf_counter() - self._t0
         if trainer.is_global_zero:
-            self.metrics = self.evaluate(pl_module, trainer.logger)
+            self.metrics = self.evaluate(pl_module, trainer.logger, trainer.global_step)
 
-    def evaluate(self, module: Any, logger: Any) -> dict[str, Any]:
+    def evaluate(self, module: Any, logger: Any, step: int = 0) -> dict[str, Any]:
         cfg = self.cfg
         module.eval()
         device = module.device
@@ -89,8 +89,8 @@ class TestSplitEvaluation(pl.Callback):
                 out["test_denoised_mse"] = float(((recon - x_test) ** 2).mean())
         images = self._plots(module, x_test, y_test, noisy, recon, feats)
         if logger is not None:
-            logger.log_metrics({f"test/{k}": v for k, v in out.items()})
-            log_images(logger, images)
+            logger.log_metrics({f"test/{k}": v for k, v in out.items()}, step=step)  # CSV and W&B alike
+            log_images(logger, images, step=step)
         out["plots"] = sorted(str(p.relative_to(self.run_dir)) for p in images.values())
         return out
 

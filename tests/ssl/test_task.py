@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.ssl.conftest import CONFIGS, FAST
+import pytest
+
+from tests.ssl.conftest import CONFIGS, FAST, epoch_losses
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,3 +32,6 @@ def test_ae_run_with_ray_shard_readers_through_the_cli(tmp_path: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs"] == 2 and summary["probe_accuracy"] > 0.7
     assert (run_dir / "config.yaml").is_file() and (run_dir / "metrics" / "metrics.csv").is_file()
+    # The CSV backend records the end-of-run test metrics too, at the last step.
+    assert epoch_losses(run_dir, "test/probe_accuracy") == [pytest.approx(summary["probe_accuracy"])]
+    assert summary["data_failures"] == []
