@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 
 def quiet(run_root: str) -> list[str]:
@@ -23,3 +25,36 @@ def shutdown_ray_after_package() -> Iterator[None]:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+def read_wandb_records(path: Path) -> list[Any]:
+    """The protobuf records of an offline ``run-*.wandb`` file, decoded with wandb's own message types.
+
+    wandb >= 0.2x reads these files in its Go core only; the framing is LevelDB's log format behind a
+    7-byte ``:W&B`` header (32 KiB blocks; records are FULL or FIRST/MIDDLE.../LAST fragments).
+    """
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data = Path(path).read_bytes()
+    ident, magic, _version = struct.unpack("<4sHB", data[:7])
+    assert ident == b":W&B" and magic == 0xBEE1, f"{path}: not a W&B datastore file"
+    records, pending, pos, block = [], b"", 7, 32768
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # too little room left in this block for a header: padding
+            pos += block - pos % block
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if kind == 0 and length == 0:  # zero padding at the end of a block or file
+            pos += block - pos % block
+            continue
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):  # FULL or LAST: a whole record
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+            pending = b""
+    return records

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,9 @@ def build_logger(cfg: ExperimentConfig, run_dir: Path, step_metric: str | None =
     if backend == "csv":
         logger: Logger = CSVLogger(save_dir=str(run_dir), name="metrics", version="")
     else:
-        from wandb.util import generate_id
-
         offline = wandb_offline(cfg)
         os.environ.setdefault("WANDB_SILENT", "true")
-        wandb_id = resume_id or generate_id()
+        wandb_id = resume_id or uuid.uuid4().hex[:8]  # W&B's own id shape: 8 lowercase alphanumerics
         (run_dir / TRACKING_FILE).write_text(json.dumps({"wandb_id": wandb_id}))
         logger = WandbLogger(
             id=wandb_id,

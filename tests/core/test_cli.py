@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from raylight.core.cli import main
+from tests.helpers import read_wandb_records
 
 ROOT = Path(__file__).resolve().parents[2]
 CARTPOLE = str(ROOT / "configs" / "dqn-cartpole.yaml")
@@ -125,6 +126,19 @@ def test_a_resumed_run_continues_its_wandb_run_in_its_group(capsys, run_root) ->
     for r in (first, resumed):
         offline = list((Path(r["run_dir"]) / "wandb").glob(f"offline-run-*-{ids[0]}"))
         assert offline and list(offline[0].glob("run-*.wandb")), r["run_dir"]
+        # Read back with wandb's own record types: complete file, one run id, config once (RL sections only),
+        # every chart against env steps, and the group set.
+        records = read_wandb_records(next(offline[0].glob("run-*.wandb")))
+        kinds = [rec.WhichOneof("record_type") for rec in records]
+        assert kinds.count("exit") == 1 and kinds.count("config") == 1, kinds
+        run = next(rec.run for rec in records if rec.WhichOneof("record_type") == "run")
+        assert run.run_id == ids[0] and run.run_group == "study-1" and run.job_type == "train"
+        config = json.loads(next(rec.config for rec in records if rec.WhichOneof("record_type") == "config").update[0].value_json)
+        assert {"env", "rollout", "eval"} <= set(config) and "data" not in config
+        globs = [rec.metric.step_metric for rec in records if rec.WhichOneof("record_type") == "metric" and rec.metric.glob_name == "*"]
+        assert globs[-1] == "env_steps", globs
+        rows = [{i.key or "/".join(i.nested_key) for i in rec.history.item} for rec in records if rec.WhichOneof("record_type") == "history"]
+        assert rows and all("env_steps" in row for row in rows)
 
 
 def test_best_checkpoint_kept_beside_last_and_reported(capsys, run_root) -> None:

@@ -10,6 +10,7 @@ from raylight.core.run import train
 from tests.helpers import quiet
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "reinforce-cartpole.yaml"
+ACROBOT = CONFIG.with_name("reinforce-acrobot.yaml")
 
 
 
@@ -35,3 +36,13 @@ def test_reinforce_learns_cartpole(run_root: str) -> None:
     result = train(cfg)
     assert result.metrics["reached"] is not None, result.metrics
     assert result.metrics["eval_return_mean"] >= 200
+
+
+@pytest.mark.slow
+def test_reinforce_learns_acrobot(run_root: str) -> None:
+    """configs/reinforce-acrobot.yaml: greedy eval return >= -150 within 50k steps (with ReLU and raw -1
+    rewards, as configs/reinforce-cartpole.yaml on Acrobot-v1, it stayed at -500 over 300k steps)."""
+    cfg = load_config(ACROBOT, [*quiet(run_root), "trainer.total_env_steps=49152", "eval.stop_at_return=-150"])
+    result = train(cfg)
+    assert result.metrics["reached"] is not None, result.metrics
+    assert result.metrics["eval_return_mean"] >= -150
