@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,14 +70,35 @@ def init_ray(cfg: RayConfig) -> None:
         return
     check_reachable(cfg.address, cfg.connect_timeout_s)
     kwargs["address"] = cfg.address
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        try:
+            with _stderr_to(captured):  # Ray's C++ client logs one warning per retry (~20 lines) before it gives up
+                ray.init(**kwargs)
+        except (ConnectionError, TimeoutError) as exc:
+            captured.seek(0)
+            if b"InvalidAuthToken" in captured.read():
+                raise ConfigError(
+                    f"ray.address: the cluster at {cfg.address} requires token authentication: set RAY_AUTH_MODE=token and its "
+                    "token (RAY_AUTH_TOKEN, or the file ~/.ray/auth_token) in this shell"
+                ) from None
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ConfigError(f"ray.address: could not join the cluster at {cfg.address} ({type(exc).__name__}: {first})") from None
+        captured.seek(0)
+        os.write(2, captured.read())  # joined: whatever Ray said goes to the terminal after all
+
+
+@contextlib.contextmanager
+def _stderr_to(file: Any) -> Iterator[None]:
+    """Point file descriptor 2 (Python's and C++'s stderr alike) at ``file`` for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(file.fileno(), 2)
     try:
-        ray.init(**kwargs)
-    except (ConnectionError, TimeoutError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ConfigError(
-            f"ray.address: could not join the cluster at {cfg.address} ({type(exc).__name__}: {first}); if it uses token "
-            "authentication set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token) in this shell"
-        ) from None
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextlib.contextmanager

@@ -200,3 +200,33 @@ def test_rollout_actors_spread_over_nodes_by_a_placement_group() -> None:
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     assert json.loads(lines[-1].removeprefix("RESULT ")) == {"spread": 2, "pack": 1}
+
+
+AUTH_SCRIPT = textwrap.dedent(
+    """
+    import json, os, subprocess, sys
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})  # RAY_AUTH_MODE=token
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "RAY_ADDRESS")} | {"RAY_AUTH_MODE": "disabled"}
+        proc = subprocess.run([sys.executable, "-m", "raylight.core.cli", "train", sys.argv[1], f"ray.address={cluster.address}",
+                               "rollout.num_workers=1", f"run_root={sys.argv[2]}"], capture_output=True, text=True, env=env, timeout=240)
+    finally:
+        cluster.shutdown()
+    print("RESULT " + json.dumps([proc.returncode, proc.stderr]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_joining_a_token_auth_cluster_without_the_token_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "token"}
+    proc = subprocess.run([sys.executable, "-c", AUTH_SCRIPT, str(ROOT / "configs" / "dqn-cartpole.yaml"), str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    code, stderr = json.loads(lines[-1].removeprefix("RESULT "))
+    assert code == 2 and stderr.strip().splitlines() == [stderr.strip()], stderr[-2000:]
+    assert "requires token authentication: set RAY_AUTH_MODE=token" in stderr
+    assert not (tmp_path / "runs").exists()

@@ -40,7 +40,7 @@ def test_reinforce_learns_cartpole(run_root: str) -> None:
 
 @pytest.mark.slow
 def test_reinforce_learns_acrobot(run_root: str) -> None:
-    """configs/reinforce-acrobot.yaml: greedy eval return >= -150 within 50k steps (with ReLU and raw -1
+    """configs/reinforce-acrobot.yaml: greedy eval return >= -150 within 49k steps (with ReLU and raw -1
     rewards, as configs/reinforce-cartpole.yaml on Acrobot-v1, it stayed at -500 over 300k steps)."""
     cfg = load_config(ACROBOT, [*quiet(run_root), "trainer.total_env_steps=49152", "eval.stop_at_return=-150"])
     result = train(cfg)
