@@ -60,15 +60,16 @@ def load_checkpoint_file(path: Path, map_location: Any = "cpu") -> dict[str, Any
     return ckpt
 
 
-def find_checkpoint(run_or_ckpt: str | Path) -> Path:
-    """A checkpoint file as given, or a run directory's ``checkpoints/last.ckpt``."""
+def find_checkpoint(run_or_ckpt: str | Path, prefer: str = "last") -> Path:
+    """A checkpoint file as given, or a run directory's ``checkpoints/<prefer>.ckpt`` (resuming wants ``last``,
+    evaluating ``best``), falling back to ``last.ckpt`` and then the newest checkpoint."""
     p = Path(run_or_ckpt)
     if p.is_file():
         return p
     if p.is_dir():
-        last = p / "checkpoints" / "last.ckpt"
-        if last.is_file():
-            return last
+        for name in dict.fromkeys((prefer, "last")):
+            if (p / "checkpoints" / f"{name}.ckpt").is_file():
+                return p / "checkpoints" / f"{name}.ckpt"
         candidates = sorted((p / "checkpoints").glob("*.ckpt"), key=lambda q: q.stat().st_mtime)
         if candidates:
             return candidates[-1]

@@ -12,7 +12,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from raylight.rl.inference import evaluate_checkpoint
 
     result = evaluate_checkpoint(
-        args.run, episodes=args.episodes, seed=args.seed, video_dir=args.video, env_id=args.env, trust_checkpoint_env=args.trust_checkpoint_env
+        args.run, episodes=args.episodes, seed=args.seed, video_dir=args.video, env_id=args.env,
+        trust_checkpoint_env=args.trust_checkpoint_env, which=args.checkpoint,
     )
     print(json.dumps(result, indent=1))
     return 0
@@ -21,6 +22,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="greedy evaluation of an RL run directory or checkpoint")
     p.add_argument("run", metavar="RUN_OR_CKPT")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which of a run directory's checkpoints (default: best by eval return)")
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--video", type=Path, default=None, metavar="DIR", help="also record episodes as MP4 into DIR")

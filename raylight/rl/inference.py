@@ -17,12 +17,12 @@ from raylight.core.registry import get_algorithm
 from raylight.rl.evaluation import evaluate_policy, record_video
 
 
-def load_agent(run_or_ckpt: str | Path, env_id: str | None = None, trust_checkpoint_env: bool = False) -> Any:
+def load_agent(run_or_ckpt: str | Path, env_id: str | None = None, trust_checkpoint_env: bool = False, which: str = "last") -> Any:
     """The RL LightningModule of a checkpoint, weights restored, on CPU, in eval mode.
 
     ``env_id`` (from the user) replaces the checkpoint's env; a code-naming env id from the checkpoint
     itself is refused unless ``trust_checkpoint_env``."""
-    path = find_checkpoint(run_or_ckpt)
+    path = find_checkpoint(run_or_ckpt, which)
     ckpt = load_checkpoint_file(path)
     raw = config_from_checkpoint(ckpt, path)
     env = raw.get("env") if isinstance(raw.get("env"), dict) else {}
@@ -53,16 +53,18 @@ def evaluate_checkpoint(
     video_dir: Path | None = None,
     env_id: str | None = None,
     trust_checkpoint_env: bool = False,
+    which: str = "best",
 ) -> dict[str, Any]:
+    """Greedy episodes of a run's ``best.ckpt`` (``which="last"``: its latest weights) or of a checkpoint file."""
     if episodes < 1:
         raise RaylightError(f"--episodes must be >= 1, got {episodes}")
     if video_dir is not None and video_dir.exists() and not video_dir.is_dir():
         raise RaylightError(f"--video: {video_dir} exists and is not a directory")
-    module = load_agent(run_or_ckpt, env_id, trust_checkpoint_env)
+    module = load_agent(run_or_ckpt, env_id, trust_checkpoint_env, which)
     actor = module.cpu_actor()
     result = evaluate_policy(actor, module.cfg.env, episodes, seed)
     out: dict[str, Any] = {
-        "checkpoint": str(find_checkpoint(run_or_ckpt)),
+        "checkpoint": str(find_checkpoint(run_or_ckpt, which)),
         "env_id": module.cfg.env.id,
         "env_steps_trained": module.env_steps,
         "episodes": episodes,

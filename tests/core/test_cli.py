@@ -152,6 +152,11 @@ def test_best_checkpoint_kept_beside_last_and_reported(capsys, run_root) -> None
     assert summary["best_eval_return_mean"] == max(r["return_mean"] for r in evals) == summary["best_return_mean"]
     assert summary["eval_return_mean"] == evals[-1]["return_mean"]
     assert main(["evaluate", summary["best_checkpoint"], "--episodes", "2"]) == 0
+    capsys.readouterr()
+    # `evaluate RUN` takes the best checkpoint by default; --checkpoint last the latest weights.
+    for which in ("best", "last"):
+        assert main(["evaluate", str(run_dir), "--episodes", "2", *(["--checkpoint", "last"] if which == "last" else [])]) == 0
+        assert json.loads(capsys.readouterr().out)["checkpoint"] == str(run_dir / "checkpoints" / f"{which}.ckpt")
 
 
 def test_run_name_follows_an_env_override(capsys, run_root) -> None:

@@ -172,6 +172,8 @@ class DQN(RLModule):
         self.gradient_updates = int(checkpoint.get("raylight", {}).get("gradient_updates", 0))
         saved = checkpoint.get(RESUME_ONLY_KEY, {}).get("replay")
         if saved is None:
+            if self._trainer is None:  # loaded to act or evaluate, not to resume training
+                return
             warnings.warn("resume: the checkpoint holds no replay buffer (checkpoint.include_replay was off, or several "
                           "learner ranks); the buffer refills from new experience", stacklevel=2)
             return

@@ -30,7 +30,7 @@ def test_checkpoint_round_trip_restores_the_same_greedy_policy(run_root: str) ->
     result = train(cfg)
     final_eval = json.loads((result.run_dir / "eval.json").read_text())["history"][-1]
     # The CLI path: same seed and episode count as the final in-training evaluation -> identical returns.
-    again = evaluate_checkpoint(result.run_dir, episodes=cfg.eval.episodes, seed=cfg.seed)
+    again = evaluate_checkpoint(result.run_dir, episodes=cfg.eval.episodes, seed=cfg.seed, which="last")
     assert again["return_mean"] == pytest.approx(final_eval["return_mean"])
     assert again["env_steps_trained"] == result.metrics["env_steps"]
     assert (result.run_dir / "learning_curve.png").stat().st_size > 5_000
