@@ -16,7 +16,12 @@ class EnvConfig(Section):
     max_episode_steps: int | None = Field(None, ge=1, description="Time limit (TimeLimit wrapper); None keeps the env's own.")
     frame_stack: int = Field(1, ge=1, description="Stack this many consecutive observations (FrameStackObservation).")
     atari_preprocessing: bool = Field(False, description="Apply AtariPreprocessing (84x84 grayscale, frame skip 4, noop reset).")
-    normalize_obs: bool = Field(False, description="Running mean/std observation normalization per env copy (NormalizeObservation).")
+    normalize_obs: bool = Field(
+        False,
+        description="Normalize observations with running mean/std statistics shared by every env copy and worker, kept in "
+        "checkpoints and frozen for evaluation and export (raylight.rl.normalization).",
+    )
+    obs_clip: float = Field(10.0, gt=0, description="With normalize_obs: clip normalized observations to +-obs_clip (SB3's clip_obs).")
     clip_actions: bool = Field(True, description="Clip continuous actions to the Box bounds when sent to the env.")
 
 

@@ -43,8 +43,6 @@ def standard_wrappers(cfg: EnvConfig) -> list[Callable[[gym.Env], gym.Env]]:
     if cfg.max_episode_steps is not None:
         steps = cfg.max_episode_steps
         wrappers.append(lambda e: gym.wrappers.TimeLimit(e, max_episode_steps=steps))
-    if cfg.normalize_obs:
-        wrappers.append(gym.wrappers.NormalizeObservation)
     if cfg.frame_stack > 1:
         n = cfg.frame_stack
         wrappers.append(lambda e: gym.wrappers.FrameStackObservation(e, stack_size=n))

@@ -23,9 +23,11 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
+from raylight.core.errors import ConfigError
 from raylight.core.numerics import NumericsGuard
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
+from raylight.rl.normalization import Moments, NormalizedActor, snapshot, split_snapshot
 from raylight.rl.rollout import RolloutBatch
 
 
@@ -68,6 +70,10 @@ class RLModule(pl.LightningModule):
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[int] = deque(maxlen=100)
         self.numerics = NumericsGuard(cfg.trainer.numerics)
+        if cfg.env.normalize_obs and not (isinstance(obs_space, gym.spaces.Box) and np.issubdtype(obs_space.dtype, np.floating)):
+            raise ConfigError(f"env.normalize_obs: needs float vector observations; {cfg.env.id} has {obs_space} (images are scaled by the network)")
+        # The run's one set of observation statistics (raylight.rl.normalization); None: not normalizing.
+        self.obs_moments: Moments | None = Moments.empty(obs_space.shape) if cfg.env.normalize_obs else None
         self._rate_t0 = time.perf_counter()
         self._rate_steps0 = 0
 
@@ -93,14 +99,33 @@ class RLModule(pl.LightningModule):
         return ActorSpec(self.cfg.algo, self.cfg.agent.model_dump(mode="json"))
 
     def policy_state(self) -> tuple[dict[str, torch.Tensor], int]:
+        """CPU weights of the acting network (plus the observation-statistics snapshot) and their version."""
         weights = {k: v.detach().to("cpu", copy=True) for k, v in self.acting_network().state_dict().items()}
+        if self.obs_moments is not None:
+            weights.update(snapshot(self.obs_moments, self.cfg.env.obs_clip))
         return weights, self.policy_version
 
     def cpu_actor(self) -> nn.Module:
-        """A CPU copy of the current policy (evaluation never disturbs the learner's device)."""
+        """A CPU copy of the current policy, behind the frozen observation normalization if any
+        (evaluation never disturbs the learner's device or statistics)."""
+        weights, stats = split_snapshot(self.policy_state()[0])
         actor = self.build_actor(self.cfg.agent, self.obs_space, self.act_space)
-        actor.load_state_dict(self.policy_state()[0])
-        return actor.eval()
+        actor.load_state_dict(weights)
+        return (NormalizedActor(actor, stats) if stats else actor).eval()
+
+    def update_obs_stats(self, batches: list[RolloutBatch]) -> None:
+        """Merge the workers' raw-observation moments into the run's statistics (summed over learner ranks)."""
+        if self.obs_moments is None:
+            return
+        shape = tuple(self.obs_space.shape)
+        new = Moments.empty(shape)
+        for b in batches:
+            if b.obs_moments is not None:
+                new = new.merge(b.obs_moments)
+        if self._trainer is not None and self.trainer.world_size > 1:
+            sums = torch.as_tensor(new.as_sums(), dtype=torch.float64, device=self.device)
+            new = Moments.from_sums(self.trainer.strategy.reduce(sums, reduce_op="sum").cpu().numpy(), shape)
+        self.obs_moments = self.obs_moments.merge(new)
 
     def observe_rollouts(self, batches: list[RolloutBatch], skipped_steps: int = 0) -> None:
         """Count env steps and episodes: global over learner ranks (one all-reduce per iteration), so
@@ -158,6 +183,11 @@ class RLModule(pl.LightningModule):
             "recent_returns": list(self.recent_returns),
             "recent_lengths": list(self.recent_lengths),
         }
+        if self.obs_moments is not None:
+            m = self.obs_moments
+            checkpoint["raylight"]["obs_moments"] = {
+                "count": m.count, "mean": torch.as_tensor(m.mean), "m2": torch.as_tensor(m.m2)
+            }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("raylight", {})
@@ -167,4 +197,7 @@ class RLModule(pl.LightningModule):
         self.recent_returns.extend(state.get("recent_returns", []))
         self.recent_lengths.extend(state.get("recent_lengths", []))
         self._rate_steps0 = self.env_steps
+        saved = state.get("obs_moments")
+        if self.obs_moments is not None and saved is not None:
+            self.obs_moments = Moments(float(saved["count"]), np.asarray(saved["mean"], np.float64), np.asarray(saved["m2"], np.float64))
 

@@ -19,6 +19,7 @@ from torch import nn
 from raylight.rl.acting import ActorOutput, Exploration
 from raylight.rl.config import EnvConfig, RLExperimentConfig
 from raylight.rl.envs import make_vector_env, to_env_actions
+from raylight.rl.normalization import Moments, normalize, snapshot, split_snapshot
 
 Weights = dict[str, torch.Tensor]
 ActorFactory = Callable[[gym.Space, gym.Space], nn.Module]
@@ -44,6 +45,7 @@ class RolloutBatch:
     episode_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     policy_version: int = 0
     worker_index: int = 0
+    obs_moments: Moments | None = None  # raw observations' moments when env.normalize_obs (obs above are normalized)
 
     @property
     def num_steps(self) -> int:
@@ -75,6 +77,9 @@ class RolloutWorker:
         if self.actor is not None:
             self.actor.eval()
         self.version = 0
+        obs_shape = self.env.single_observation_space.shape
+        # The learner's frozen statistics (identity until the first snapshot arrives with weights).
+        self.obs_stats = snapshot(Moments.empty(obs_shape), env_cfg.obs_clip) if env_cfg.normalize_obs else None
         self._ep_return = np.zeros(num_envs, np.float64)
         self._ep_length = np.zeros(num_envs, np.int64)
 
@@ -83,9 +88,16 @@ class RolloutWorker:
         return self.env.num_envs
 
     def set_weights(self, weights: Weights | None, version: int) -> None:
-        if weights is not None and self.actor is not None:
-            self.actor.load_state_dict(weights)
+        if weights is not None:
+            weights, stats = split_snapshot(weights)
+            if stats and self.obs_stats is not None:
+                self.obs_stats = stats
+            if self.actor is not None:
+                self.actor.load_state_dict(weights)
         self.version = version
+
+    def _normalized(self, obs: np.ndarray) -> np.ndarray:
+        return obs if self.obs_stats is None else normalize(obs, self.obs_stats)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: Exploration) -> ActorOutput[np.ndarray]:
@@ -121,19 +133,28 @@ class RolloutWorker:
         ep_returns: list[float] = []
         ep_lengths: list[int] = []
         space = self.env.single_action_space
+        raw_obs = np.empty_like(obs_buf) if self.obs_stats is not None else None
+        if raw_obs is not None:
+            obs_buf = obs_buf.astype(np.float32)
+            next_buf = next_buf.astype(np.float32)
         for t in range(T):
-            out = self.act(self.obs, explore)
+            obs_t = self._normalized(self.obs)
+            out = self.act(obs_t, explore)
             act_buf = _store(act_buf, t, T, out.actions)
             logp_buf = _store(logp_buf, t, T, out.logprobs)
             value_buf = _store(value_buf, t, T, out.values)
             next_obs, reward, term, trunc, info = self.env.step(to_env_actions(out.actions, space, self.env_cfg.clip_actions))
-            obs_buf[t] = self.obs
-            next_buf[t] = next_obs
+            obs_buf[t] = obs_t
+            if raw_obs is not None:
+                raw_obs[t] = self.obs
+            true_next = next_obs
             done = term | trunc
             if done.any():
                 # SAME_STEP autoreset: next_obs already holds the reset obs; the true last obs is in info.
+                true_next = next_obs.copy()
                 for i in np.flatnonzero(done):
-                    next_buf[t, i] = info["final_obs"][i]
+                    true_next[i] = info["final_obs"][i]
+            next_buf[t] = self._normalized(true_next)
             rewards[t] = reward
             terminated[t] = term
             truncated[t] = trunc
@@ -159,6 +180,7 @@ class RolloutWorker:
             episode_lengths=np.asarray(ep_lengths, np.int64),
             policy_version=self.version,
             worker_index=self.worker_index,
+            obs_moments=Moments.of(raw_obs, raw_obs.shape[2:]) if raw_obs is not None else None,
         )
 
     def close(self) -> None:

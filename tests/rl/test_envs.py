@@ -41,13 +41,6 @@ def test_wrappers_frame_stack_and_time_limit() -> None:
     env.close()
 
 
-def test_normalize_obs_wrapper_runs() -> None:
-    env = make_vector_env(EnvConfig(id="Pendulum-v1", normalize_obs=True), num_envs=2, seed=0)
-    obs, _ = env.reset(seed=0)
-    assert obs.shape == (2, 3)
-    env.close()
-
-
 def test_bad_env_kwargs_are_reported() -> None:
     with pytest.raises(ConfigError, match="env.kwargs"):
         make_vector_env(EnvConfig(id="CartPole-v1", kwargs={"no_such_kwarg": 1}), num_envs=1, seed=0)

@@ -1,0 +1,89 @@
+"""Observation normalization: exact moment merging, one set of statistics for all workers, kept through
+checkpoint -> resume -> evaluate, frozen in evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raylight.core.config import load_config
+from raylight.core.run import train
+from raylight.rl.acting import Exploration
+from raylight.rl.config import EnvConfig
+from raylight.rl.inference import evaluate_checkpoint, load_agent
+from raylight.rl.normalization import Moments, NormalizedActor, normalize, snapshot
+from raylight.rl.rollout import RolloutWorker
+from tests.helpers import quiet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_merged_moments_equal_those_of_the_concatenation() -> None:
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(3.0, 2.0, size=(n, 3)) for n in (1, 7, 50)]
+    merged = Moments.empty((3,))
+    for p in parts:
+        merged = merged.merge(Moments.of(p, (3,)))
+    whole = np.concatenate(parts)
+    assert merged.count == 58
+    np.testing.assert_allclose(merged.mean, whole.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(merged.var, whole.var(0), rtol=1e-12)
+    back = Moments.from_sums(merged.as_sums(), (3,))  # what the all-reduce over learner ranks carries
+    np.testing.assert_allclose(back.mean, merged.mean, rtol=1e-9)
+    np.testing.assert_allclose(back.var, merged.var, rtol=1e-9)
+
+
+def test_empty_statistics_are_the_identity_and_clip_applies() -> None:
+    stats = snapshot(Moments.empty((2,)), clip=5.0)
+    np.testing.assert_allclose(normalize(np.array([[1.0, -2.0]]), stats), [[1.0, -2.0]], atol=1e-6)
+    stats = snapshot(Moments.of(np.array([[0.0, 0.0], [2.0, 2.0]]), (2,)), clip=5.0)  # mean 1, std 1
+    np.testing.assert_allclose(normalize(np.array([[3.0, 100.0]]), stats), [[2.0, 5.0]], atol=1e-6)
+
+
+def test_a_worker_normalizes_with_the_shipped_snapshot_and_reports_raw_moments() -> None:
+    env = EnvConfig(id="Pendulum-v1", normalize_obs=True)
+    worker = RolloutWorker(env, num_envs=2, seed=0, actor_factory=None)
+    stats = snapshot(Moments(10.0, np.array([0.5, 0.0, 1.0]), np.full(3, 40.0)), clip=10.0)  # std 2
+    worker.set_weights(stats, version=1)
+    batch = worker.sample(16, Exploration(random=True))
+    raw_mean = batch.obs_moments.mean
+    np.testing.assert_allclose(batch.obs.reshape(-1, 3).mean(0), (raw_mean - [0.5, 0.0, 1.0]) / 2.0, atol=1e-5)
+    assert batch.obs_moments.count == 32 and batch.obs.dtype == np.float32
+
+
+def test_statistics_survive_checkpoint_resume_and_evaluation(run_root: str) -> None:
+    """PPO on Pendulum with normalize_obs: the checkpoint holds the run's statistics, a resume continues them,
+    and `evaluate` acts through exactly those statistics, frozen."""
+    overrides = [*quiet(run_root), "env.normalize_obs=true", "rollout.envs_per_worker=2", "agent.n_steps=64",
+                 "eval.every_env_steps=100000", "eval.episodes=2", "eval.stop_at_return=null"]
+    cfg = load_config(ROOT / "configs" / "ppo-pendulum.yaml", [*overrides, "trainer.total_env_steps=512"])
+    first = train(cfg)
+    saved = torch.load(first.checkpoint, weights_only=True)["raylight"]["obs_moments"]
+    assert float(saved["count"]) == 512  # every env step of the run, from both env copies
+    resumed = train(load_config(ROOT / "configs" / "ppo-pendulum.yaml", [*overrides, "trainer.total_env_steps=1024"]),
+                    resume_from=first.run_dir)
+    assert float(torch.load(resumed.checkpoint, weights_only=True)["raylight"]["obs_moments"]["count"]) == 1024
+    agent = load_agent(resumed.checkpoint)
+    actor = agent.cpu_actor()
+    assert isinstance(actor, NormalizedActor)
+    moments = agent.obs_moments
+    torch.testing.assert_close(actor.mean, torch.as_tensor(moments.mean, dtype=torch.float32))
+    before = actor.mean.clone()
+    result = evaluate_checkpoint(resumed.run_dir, episodes=2, seed=0, which="last")
+    assert np.isfinite(result["return_mean"])
+    torch.testing.assert_close(load_agent(resumed.checkpoint).cpu_actor().mean, before)  # evaluation never updates them
+    eval_rows = json.loads((resumed.run_dir / "eval.json").read_text())["history"]
+    assert eval_rows[-1]["env_steps"] == 1024
+
+
+def test_image_observations_refuse_normalize_obs() -> None:
+    from raylight.core.errors import ConfigError
+    from raylight.rl.task import RL_TASK
+
+    cfg = load_config(ROOT / "configs" / "dqn-cartpole.yaml", ["env.id=tests.fixtures.envs:PixelTarget", "env.normalize_obs=true"])
+    with pytest.raises(ConfigError, match="env.normalize_obs: needs float vector observations"):
+        RL_TASK.check(cfg)
