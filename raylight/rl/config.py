@@ -22,6 +22,13 @@ class EnvConfig(Section):
         "checkpoints and frozen for evaluation and export (raylight.rl.normalization).",
     )
     obs_clip: float = Field(10.0, gt=0, description="With normalize_obs: clip normalized observations to +-obs_clip (SB3's clip_obs).")
+    normalize_reward: bool = Field(
+        False,
+        description="Divide rewards by the std of a running discounted return (SB3 VecNormalize / gymnasium NormalizeReward), "
+        "statistics shared by every worker and kept in checkpoints; episode returns in metrics and evaluation stay raw.",
+    )
+    reward_clip: float = Field(10.0, gt=0, description="With normalize_reward: clip scaled rewards to +-reward_clip.")
+    reward_gamma: float = Field(0.99, gt=0, le=1, description="With normalize_reward: discount of the running return whose std scales rewards.")
     clip_actions: bool = Field(True, description="Clip continuous actions to the Box bounds when sent to the env.")
 
 

@@ -66,7 +66,7 @@ class ExperienceDataset(IterableDataset):
             pending = None
             batches, skipped_steps = drop_non_finite(module, batches, self.world_size)
             module.observe_rollouts(batches, skipped_steps)
-            module.update_obs_stats(batches)  # after these batches were normalized: ships with the next weights
+            module.update_norm_stats(batches)  # after these batches were normalized: ships with the next weights
             batches = self._fresh(batches)
             if pipelined and module.env_steps < self.total_env_steps:
                 pending = self._request()  # workers sample the next batch while the learner trains

@@ -27,7 +27,7 @@ from raylight.core.errors import ConfigError
 from raylight.core.numerics import NumericsGuard
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
-from raylight.rl.normalization import Moments, NormalizedActor, snapshot, split_snapshot
+from raylight.rl.normalization import Moments, NormalizedActor, reward_snapshot, snapshot, split_snapshot
 from raylight.rl.rollout import RolloutBatch
 
 
@@ -74,6 +74,7 @@ class RLModule(pl.LightningModule):
             raise ConfigError(f"env.normalize_obs: needs float vector observations; {cfg.env.id} has {obs_space} (images are scaled by the network)")
         # The run's one set of observation statistics (raylight.rl.normalization); None: not normalizing.
         self.obs_moments: Moments | None = Moments.empty(obs_space.shape) if cfg.env.normalize_obs else None
+        self.return_moments: Moments | None = Moments.empty(()) if cfg.env.normalize_reward else None
         self._rate_t0 = time.perf_counter()
         self._rate_steps0 = 0
 
@@ -103,6 +104,8 @@ class RLModule(pl.LightningModule):
         weights = {k: v.detach().to("cpu", copy=True) for k, v in self.acting_network().state_dict().items()}
         if self.obs_moments is not None:
             weights.update(snapshot(self.obs_moments, self.cfg.env.obs_clip))
+        if self.return_moments is not None:
+            weights.update(reward_snapshot(self.return_moments, self.cfg.env.reward_clip))
         return weights, self.policy_version
 
     def cpu_actor(self) -> nn.Module:
@@ -113,19 +116,23 @@ class RLModule(pl.LightningModule):
         actor.load_state_dict(weights)
         return (NormalizedActor(actor, stats) if stats else actor).eval()
 
-    def update_obs_stats(self, batches: list[RolloutBatch]) -> None:
-        """Merge the workers' raw-observation moments into the run's statistics (summed over learner ranks)."""
-        if self.obs_moments is None:
-            return
-        shape = tuple(self.obs_space.shape)
+    def update_norm_stats(self, batches: list[RolloutBatch]) -> None:
+        """Merge the workers' raw-observation and discounted-return moments into the run's statistics."""
+        if self.obs_moments is not None:
+            self.obs_moments = self.obs_moments.merge(self._gathered([b.obs_moments for b in batches], tuple(self.obs_space.shape)))
+        if self.return_moments is not None:
+            self.return_moments = self.return_moments.merge(self._gathered([b.return_moments for b in batches], ()))
+
+    def _gathered(self, parts: list[Moments | None], shape: tuple[int, ...]) -> Moments:
+        """This rank's moments merged, then summed over learner ranks (every rank keeps identical statistics)."""
         new = Moments.empty(shape)
-        for b in batches:
-            if b.obs_moments is not None:
-                new = new.merge(b.obs_moments)
+        for part in parts:
+            if part is not None:
+                new = new.merge(part)
         if self._trainer is not None and self.trainer.world_size > 1:
             sums = torch.as_tensor(new.as_sums(), dtype=torch.float64, device=self.device)
             new = Moments.from_sums(self.trainer.strategy.reduce(sums, reduce_op="sum").cpu().numpy(), shape)
-        self.obs_moments = self.obs_moments.merge(new)
+        return new
 
     def observe_rollouts(self, batches: list[RolloutBatch], skipped_steps: int = 0) -> None:
         """Count env steps and episodes: global over learner ranks (one all-reduce per iteration), so
@@ -183,11 +190,10 @@ class RLModule(pl.LightningModule):
             "recent_returns": list(self.recent_returns),
             "recent_lengths": list(self.recent_lengths),
         }
-        if self.obs_moments is not None:
-            m = self.obs_moments
-            checkpoint["raylight"]["obs_moments"] = {
-                "count": m.count, "mean": torch.as_tensor(m.mean), "m2": torch.as_tensor(m.m2)
-            }
+        for key in ("obs_moments", "return_moments"):
+            m = getattr(self, key)
+            if m is not None:
+                checkpoint["raylight"][key] = {"count": m.count, "mean": torch.as_tensor(m.mean), "m2": torch.as_tensor(m.m2)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("raylight", {})
@@ -197,7 +203,8 @@ class RLModule(pl.LightningModule):
         self.recent_returns.extend(state.get("recent_returns", []))
         self.recent_lengths.extend(state.get("recent_lengths", []))
         self._rate_steps0 = self.env_steps
-        saved = state.get("obs_moments")
-        if self.obs_moments is not None and saved is not None:
-            self.obs_moments = Moments(float(saved["count"]), np.asarray(saved["mean"], np.float64), np.asarray(saved["m2"], np.float64))
+        for key in ("obs_moments", "return_moments"):
+            saved = state.get(key)
+            if getattr(self, key) is not None and saved is not None:
+                setattr(self, key, Moments(float(saved["count"]), np.asarray(saved["mean"], np.float64), np.asarray(saved["m2"], np.float64)))
 

@@ -1,11 +1,14 @@
-"""Observation normalization with statistics the learner owns (``env.normalize_obs``).
+"""Observation and reward normalization with statistics the learner owns (``env.normalize_obs``,
+``env.normalize_reward``).
 
 One set of running statistics for the whole run, not one per env copy: rollout workers normalize with
 the snapshot shipped with the weights and return the raw observations' moments; the learner merges
 them (all learner ranks alike) after training on the batch, ships the new snapshot with the next
 weights, saves it in checkpoints, and evaluation and exported policies use it frozen. Workers store
 normalized observations in the batches, as SB3's ``VecNormalize`` does, so PPO trains on exactly
-what its policy saw when sampling.
+what its policy saw when sampling. Rewards are divided by the standard deviation of a running
+discounted return (SB3 ``VecNormalize``, gymnasium ``NormalizeReward``) and clipped; episode returns in
+metrics and evaluation stay raw.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from torch import nn
 
 from raylight.rl.acting import ActorOutput, Exploration
 
-STATS_PREFIX = "obs_norm."  # keys of the snapshot inside the shipped weights dict
+STATS_PREFIX = "obs_norm."  # keys of the snapshots inside the shipped weights dict
+REWARD_PREFIX = "reward_norm."
 EPS = 1e-8
 
 
@@ -76,10 +80,24 @@ def snapshot(moments: Moments, clip: float) -> dict[str, torch.Tensor]:
     }
 
 
+def reward_snapshot(returns: Moments, clip: float) -> dict[str, torch.Tensor]:
+    """The reward scale shipped to workers: the running discounted return's std, and the clip."""
+    return {f"{REWARD_PREFIX}std": torch.tensor(float(np.sqrt(returns.var + EPS))), f"{REWARD_PREFIX}clip": torch.tensor(float(clip))}
+
+
+def scale_rewards(rewards: np.ndarray, stats: dict[str, torch.Tensor]) -> np.ndarray:
+    std, clip = float(stats[f"{REWARD_PREFIX}std"]), float(stats[f"{REWARD_PREFIX}clip"])
+    return np.clip(rewards / std, -clip, clip).astype(np.float32)
+
+
 def split_snapshot(weights: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """(network weights, normalization snapshot) from a shipped weights dict."""
+    """(network weights, observation snapshot) from a shipped weights dict; reward keys are dropped here."""
     stats = {k: v for k, v in weights.items() if k.startswith(STATS_PREFIX)}
-    return {k: v for k, v in weights.items() if not k.startswith(STATS_PREFIX)}, stats
+    return {k: v for k, v in weights.items() if not k.startswith((STATS_PREFIX, REWARD_PREFIX))}, stats
+
+
+def split_reward_snapshot(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in weights.items() if k.startswith(REWARD_PREFIX)}
 
 
 def normalize(obs: np.ndarray, stats: dict[str, torch.Tensor]) -> np.ndarray:

@@ -19,7 +19,15 @@ from torch import nn
 from raylight.rl.acting import ActorOutput, Exploration
 from raylight.rl.config import EnvConfig, RLExperimentConfig
 from raylight.rl.envs import make_vector_env, to_env_actions
-from raylight.rl.normalization import Moments, normalize, snapshot, split_snapshot
+from raylight.rl.normalization import (
+    Moments,
+    normalize,
+    reward_snapshot,
+    scale_rewards,
+    snapshot,
+    split_reward_snapshot,
+    split_snapshot,
+)
 
 Weights = dict[str, torch.Tensor]
 ActorFactory = Callable[[gym.Space, gym.Space], nn.Module]
@@ -46,6 +54,7 @@ class RolloutBatch:
     policy_version: int = 0
     worker_index: int = 0
     obs_moments: Moments | None = None  # raw observations' moments when env.normalize_obs (obs above are normalized)
+    return_moments: Moments | None = None  # running discounted returns' moments when env.normalize_reward (rewards scaled)
 
     @property
     def num_steps(self) -> int:
@@ -80,6 +89,8 @@ class RolloutWorker:
         obs_shape = self.env.single_observation_space.shape
         # The learner's frozen statistics (identity until the first snapshot arrives with weights).
         self.obs_stats = snapshot(Moments.empty(obs_shape), env_cfg.obs_clip) if env_cfg.normalize_obs else None
+        self.reward_stats = reward_snapshot(Moments.empty(()), env_cfg.reward_clip) if env_cfg.normalize_reward else None
+        self._disc_return = np.zeros(num_envs, np.float64)  # running discounted return per env (reward scaling)
         self._ep_return = np.zeros(num_envs, np.float64)
         self._ep_length = np.zeros(num_envs, np.int64)
 
@@ -89,9 +100,12 @@ class RolloutWorker:
 
     def set_weights(self, weights: Weights | None, version: int) -> None:
         if weights is not None:
+            reward_stats = split_reward_snapshot(weights)
             weights, stats = split_snapshot(weights)
             if stats and self.obs_stats is not None:
                 self.obs_stats = stats
+            if reward_stats and self.reward_stats is not None:
+                self.reward_stats = reward_stats
             if self.actor is not None:
                 self.actor.load_state_dict(weights)
         self.version = version
@@ -134,6 +148,7 @@ class RolloutWorker:
         ep_lengths: list[int] = []
         space = self.env.single_action_space
         raw_obs = np.empty_like(obs_buf) if self.obs_stats is not None else None
+        disc_returns = np.empty((T, N), np.float64) if self.reward_stats is not None else None
         if raw_obs is not None:
             obs_buf = obs_buf.astype(np.float32)
             next_buf = next_buf.astype(np.float32)
@@ -156,6 +171,10 @@ class RolloutWorker:
                     true_next[i] = info["final_obs"][i]
             next_buf[t] = self._normalized(true_next)
             rewards[t] = reward
+            if disc_returns is not None:
+                self._disc_return = self._disc_return * self.env_cfg.reward_gamma + reward
+                disc_returns[t] = self._disc_return
+                self._disc_return[done] = 0.0
             terminated[t] = term
             truncated[t] = trunc
             self._ep_return += reward
@@ -170,7 +189,7 @@ class RolloutWorker:
         return RolloutBatch(
             obs=obs_buf,
             actions=act_buf,
-            rewards=rewards,
+            rewards=scale_rewards(rewards, self.reward_stats) if self.reward_stats is not None else rewards,
             terminated=terminated,
             truncated=truncated,
             next_obs=next_buf,
@@ -181,6 +200,7 @@ class RolloutWorker:
             policy_version=self.version,
             worker_index=self.worker_index,
             obs_moments=Moments.of(raw_obs, raw_obs.shape[2:]) if raw_obs is not None else None,
+            return_moments=Moments.of(disc_returns, ()) if disc_returns is not None else None,
         )
 
     def close(self) -> None:

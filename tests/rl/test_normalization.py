@@ -15,7 +15,7 @@ from raylight.core.run import train
 from raylight.rl.acting import Exploration
 from raylight.rl.config import EnvConfig
 from raylight.rl.inference import evaluate_checkpoint, load_agent
-from raylight.rl.normalization import Moments, NormalizedActor, normalize, snapshot
+from raylight.rl.normalization import Moments, NormalizedActor, normalize, reward_snapshot, snapshot
 from raylight.rl.rollout import RolloutWorker
 from tests.helpers import quiet
 
@@ -55,15 +55,27 @@ def test_a_worker_normalizes_with_the_shipped_snapshot_and_reports_raw_moments()
     assert batch.obs_moments.count == 32 and batch.obs.dtype == np.float32
 
 
+def test_a_worker_scales_rewards_by_the_shipped_return_std_and_keeps_episode_returns_raw() -> None:
+    env = EnvConfig(id="CartPole-v1", normalize_reward=True, reward_gamma=0.5)
+    worker = RolloutWorker(env, num_envs=2, seed=0, actor_factory=None)
+    worker.set_weights(reward_snapshot(Moments(10.0, np.array(0.0), np.array(40.0)), clip=10.0), version=1)  # std 2
+    batch = worker.sample(64, Exploration(random=True))
+    np.testing.assert_allclose(batch.rewards, 0.5, atol=1e-6)  # CartPole pays 1 per step
+    assert (batch.episode_returns >= 8).all() and batch.episode_returns.dtype == np.float32  # raw lengths of episodes
+    # gamma 0.5 running returns of +1 rewards: 1, 1.5, 1.75, ... (reset at episode ends), all in [1, 2)
+    assert batch.return_moments.count == 128 and 1.0 <= float(batch.return_moments.mean) < 2.0
+
+
 def test_statistics_survive_checkpoint_resume_and_evaluation(run_root: str) -> None:
     """PPO on Pendulum with normalize_obs: the checkpoint holds the run's statistics, a resume continues them,
     and `evaluate` acts through exactly those statistics, frozen."""
-    overrides = [*quiet(run_root), "env.normalize_obs=true", "rollout.envs_per_worker=2", "agent.n_steps=64",
+    overrides = [*quiet(run_root), "env.normalize_obs=true", "env.normalize_reward=true", "rollout.envs_per_worker=2", "agent.n_steps=64",
                  "eval.every_env_steps=100000", "eval.episodes=2", "eval.stop_at_return=null"]
     cfg = load_config(ROOT / "configs" / "ppo-pendulum.yaml", [*overrides, "trainer.total_env_steps=512"])
     first = train(cfg)
     saved = torch.load(first.checkpoint, weights_only=True)["raylight"]["obs_moments"]
     assert float(saved["count"]) == 512  # every env step of the run, from both env copies
+    assert float(torch.load(first.checkpoint, weights_only=True)["raylight"]["return_moments"]["count"]) == 512
     resumed = train(load_config(ROOT / "configs" / "ppo-pendulum.yaml", [*overrides, "trainer.total_env_steps=1024"]),
                     resume_from=first.run_dir)
     assert float(torch.load(resumed.checkpoint, weights_only=True)["raylight"]["obs_moments"]["count"]) == 1024
