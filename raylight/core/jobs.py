@@ -20,6 +20,7 @@ from typing import Any
 from raylight.core.errors import ConfigError, RaylightError
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+AGENT_WAIT_S = 60.0
 DURABLE_RUN_ROOT = "~/raylight-runs"
 # Never uploaded with the working directory: outputs, environments, VCS data.
 UPLOAD_EXCLUDES = ["runs/", ".venv/", "venv/", ".git/", "wandb/", "__pycache__/", "*.ckpt", "benchmarks/results/"]
@@ -61,10 +62,17 @@ def submit(config: Path, overrides: list[str], address: str, working_dir: Path, 
     env_vars = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     runtime_env = {"working_dir": str(working_dir), "excludes": UPLOAD_EXCLUDES, "env_vars": env_vars}
     jobs = client(address)
-    try:
-        job_id = jobs.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=runtime_env, metadata={"raylight_config": str(config)})
-    except Exception as exc:  # noqa: BLE001
-        raise RaylightError(f"submit: the job server at {address} refused the job ({_first_line(exc)}){_auth_hint(exc)}") from None
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            job_id = jobs.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=runtime_env, metadata={"raylight_config": str(config)})
+            break
+        except Exception as exc:  # noqa: BLE001
+            # A fresh head's job agent comes up some seconds after its job server: retry that case only.
+            if "agent" in str(exc).lower() and time.monotonic() < deadline:
+                time.sleep(2.0)
+                continue
+            raise RaylightError(f"submit: the job server at {address} refused the job ({_first_line(exc)}){_auth_hint(exc)}") from None
     print(job_id)
     print(f"raylight: submitted {job_id} to {address}; run directory under {run_root} on the head node", file=sys.stderr)
     print(f"raylight: follow with `raylight jobs logs {job_id} --follow --address {address}`", file=sys.stderr)

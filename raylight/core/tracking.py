@@ -89,11 +89,15 @@ def log_images(logger: Logger | None, images: dict[str, Path], step: int | None 
 
 
 def finish_tracking(logger: Logger | None) -> None:
-    """Offline W&B runs must be finished or their .wandb file stays an empty header."""
+    """Finish the logger's own W&B run (not just ``wandb.run``, which another run may have replaced): until
+    its exit is processed an offline run's .wandb file can stay a 7-byte header (seen under load in CI)."""
     if isinstance(logger, WandbLogger):
+        run = getattr(logger, "_experiment", None)
+        if run is not None:
+            run.finish()
         import wandb
 
-        if wandb.run is not None:
+        if wandb.run is not None and wandb.run is not run:
             wandb.finish()
 
 

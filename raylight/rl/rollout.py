@@ -136,7 +136,8 @@ class RolloutWorker:
         if version is not None:
             self.set_weights(weights, version)
         T, N = steps_per_env, self.num_envs
-        obs_buf = np.empty((T, N, *self.obs.shape[1:]), dtype=self.obs.dtype)
+        obs_dtype = np.float32 if self.obs_stats is not None else self.obs.dtype  # normalized obs are float32
+        obs_buf = np.empty((T, N, *self.obs.shape[1:]), dtype=obs_dtype)
         next_buf = np.empty_like(obs_buf)
         rewards = np.empty((T, N), np.float32)
         terminated = np.empty((T, N), bool)
@@ -147,11 +148,8 @@ class RolloutWorker:
         ep_returns: list[float] = []
         ep_lengths: list[int] = []
         space = self.env.single_action_space
-        raw_obs = np.empty_like(obs_buf) if self.obs_stats is not None else None
+        raw_obs = np.empty((T, N, *self.obs.shape[1:]), self.obs.dtype) if self.obs_stats is not None else None
         disc_returns = np.empty((T, N), np.float64) if self.reward_stats is not None else None
-        if raw_obs is not None:
-            obs_buf = obs_buf.astype(np.float32)
-            next_buf = next_buf.astype(np.float32)
         for t in range(T):
             obs_t = self._normalized(self.obs)
             out = self.act(obs_t, explore)

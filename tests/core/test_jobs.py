@@ -62,7 +62,7 @@ HEAD = textwrap.dedent(
                                  "eval.every_env_steps=100000", "eval.episodes=2", "rollout.num_workers=1",
                                  "tracking.backend=wandb", "trainer.progress_bar=false"], capture_output=True, text=True, timeout=400)
         out["submit"] = [submit.returncode, submit.stdout, submit.stderr]
-        job_id = submit.stdout.strip().splitlines()[0]
+        job_id = (submit.stdout.strip().splitlines() or ["(none)"])[0]
         for action in (["list"], ["status", job_id], ["logs", job_id], ["status", "no-such-job"]):
             done = subprocess.run([*cli, "jobs", *action, "--address", address], capture_output=True, text=True, timeout=60)
             out[" ".join(action)] = [done.returncode, done.stdout, done.stderr]
@@ -84,6 +84,7 @@ def test_submit_follow_then_jobs_commands_on_a_real_head_node(tmp_path: Path) ->
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     out = json.loads(lines[-1].removeprefix("RESULT "))
     code, stdout, stderr = out["submit"]
+    assert stdout.strip(), stderr[-3000:]
     job_id = stdout.strip().splitlines()[0]
     assert code == 0 and job_id.startswith("raysubmit_"), stderr[-2000:]
     assert f"raylight: job {job_id} SUCCEEDED" in stderr
