@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,27 @@ def finish_tracking(logger: Logger | None) -> None:
     if isinstance(logger, WandbLogger):
         run = getattr(logger, "_experiment", None)
         if run is not None:
+            offline_file = Path(run.dir).parent / f"run-{run.id}.wandb" if run.settings._offline else None
             run.finish()
+            if offline_file is not None:
+                _wait_until_written(offline_file)
         import wandb
 
         if wandb.run is not None and wandb.run is not run:
             wandb.finish()
+
+
+def _wait_until_written(path: Path, timeout_s: float = 30.0) -> None:
+    """wandb-core writes an offline run's records a moment after ``finish()`` returns (CI saw the 7-byte
+    header only, then 15 KB 30 ms later): wait until the file holds records and stops growing."""
+    deadline = time.monotonic() + timeout_s
+    last = -1
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.is_file() else 0
+        if size > 7 and size == last:
+            return
+        last = size
+        time.sleep(0.2)
 
 
 def tracking_report(cfg: ExperimentConfig, logger: Logger | None, run_dir: Path) -> dict[str, Any]:

@@ -77,6 +77,12 @@ HEAD = textwrap.dedent(
 
 @pytest.mark.slow
 def test_submit_follow_then_jobs_commands_on_a_real_head_node(tmp_path: Path) -> None:
+    import ray
+
+    # This package's in-process Ray holds the dashboard agent's fixed HTTP port (52365): a second Ray node on
+    # the machine then has no job agent and refuses jobs ("No available agent"). One Ray per machine here.
+    if ray.is_initialized():
+        ray.shutdown()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", HEAD, str(tmp_path / "runs")], capture_output=True, text=True, timeout=560,
                           env=env, cwd=ROOT)
