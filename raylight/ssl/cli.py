@@ -16,7 +16,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from raylight.core.registry import get_algorithm
 
     cfg = load_config(args.config, args.overrides)
-    if get_algorithm(cfg.algo).kind != "finetune":
+    if get_algorithm(cfg.algo).kind not in ("finetune", "text-finetune"):
         raise ConfigError(f"algo: {cfg.algo!r} is not a fine-tuning algorithm; `raylight finetune` needs e.g. algo: finetune")
     if args.source is not None:
         cfg.agent.checkpoint = str(Path(args.source).resolve())
@@ -25,8 +25,16 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from raylight.core.checkpoints import find_checkpoint, load_checkpoint_file
     from raylight.models.encoder_io import export_encoder
+    from raylight.ssl.text.bert import TEXT_RECORD_KEY
 
+    if Path(args.run).suffix != ".safetensors" and TEXT_RECORD_KEY in load_checkpoint_file(path := find_checkpoint(args.run)):
+        # a BERT run: a Hugging Face directory
+        from raylight.ssl.text.export import export_text_run
+
+        print(json.dumps(export_text_run(path, args.out, overwrite=args.overwrite), indent=1))
+        return 0
     print(json.dumps(export_encoder(args.run, args.out, overwrite=args.overwrite), indent=1))
     return 0
 
@@ -39,7 +47,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue an interrupted fine-tuning run")
     p.set_defaults(func=_cmd_finetune)
 
-    p = sub.add_parser("export", help="write a run's encoder as safetensors + a JSON architecture description")
+    p = sub.add_parser("export", help="write a run's encoder: safetensors + JSON architecture, or a Hugging Face directory for BERT runs")
     p.add_argument("run", metavar="RUN_OR_CKPT", help="run directory or checkpoint file")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")

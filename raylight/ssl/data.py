@@ -14,10 +14,11 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, IterableDataset
 
 from raylight.core.cluster import FailureBudget
-from raylight.ssl.config import DataConfig
+from raylight.ssl.config import ReaderConfig
 from raylight.ssl.shards import (
     ShardBatch,
     ShardGroup,
+    ShardReader,
     plan_epoch,
     shard_sizes,
     shards_for_rank,
@@ -25,7 +26,7 @@ from raylight.ssl.shards import (
 )
 
 
-def rank_plan(cfg: DataConfig, num_samples: int, rank: int, world_size: int) -> list[list[int]]:
+def rank_plan(cfg: ReaderConfig, num_samples: int, rank: int, world_size: int) -> list[list[int]]:
     """This rank's batch sizes per reader for one epoch (the same for every epoch)."""
     sizes = shard_sizes(num_samples, cfg.num_shards)
     per_rank = [
@@ -114,9 +115,19 @@ class ShardDataModule(pl.LightningDataModule):
     """
 
     def __init__(
-        self, cfg: DataConfig, split: str, seed: int, num_samples: int, rank: int | None = None, world_size: int | None = None
+        self,
+        cfg: ReaderConfig,
+        split: str,
+        seed: int,
+        num_samples: int,
+        rank: int | None = None,
+        world_size: int | None = None,
+        reader_cls: type = ShardReader,
+        reader_args: tuple = (),
     ) -> None:
         super().__init__()
+        self.reader_cls = reader_cls
+        self.reader_args = reader_args
         self.cfg = cfg
         self.split = split
         self.seed = seed
@@ -142,7 +153,9 @@ class ShardDataModule(pl.LightningDataModule):
             self.rank = self.trainer.global_rank if self.trainer is not None else 0
             self.world_size = self.trainer.world_size if self.trainer is not None else 1
         if self.group is None:
-            self.group = ShardGroup(self.cfg, self.split, self.seed, self.rank, self.world_size, self.budget)
+            self.group = ShardGroup(
+                self.cfg, self.split, self.seed, self.rank, self.world_size, self.budget, self.reader_cls, self.reader_args
+            )
 
     def train_dataloader(self) -> DataLoader:
         assert self.group is not None, "setup() runs before train_dataloader()"

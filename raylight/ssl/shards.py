@@ -19,7 +19,7 @@ import torch
 
 from raylight.core.cluster import ActorPlacement, FailureBudget, wait_ready
 from raylight.core.errors import ConfigError
-from raylight.ssl.config import DataConfig
+from raylight.ssl.config import DataConfig, ReaderConfig
 
 
 class ShardBatch(NamedTuple):
@@ -150,14 +150,19 @@ class ReaderRequest:
 class ShardGroup:
     """One trainer rank's readers (Ray actors, or one in-process reader) behind one interface.
 
+    ``reader_cls`` is any class built as ``reader_cls(cfg, split, shard_ids, seed, torch_threads, *reader_args)``
+    with ``num_samples()`` and ``batches(epoch, ranges)`` (arrays: ``ShardReader``; text: ``TextShardReader``).
+
     A reader actor that dies for good or does not answer within ``data.reader_timeout_s`` is replaced
     and its request re-issued: batches depend only on (seed, epoch, shard, range), so the re-issued
     request returns exactly what the lost one would have. Failures count against ``data.max_failures``.
     """
 
-    def __init__(self, cfg: DataConfig, split: str, seed: int, rank: int = 0, world_size: int = 1,
-                 budget: FailureBudget | None = None) -> None:
+    def __init__(self, cfg: ReaderConfig, split: str, seed: int, rank: int = 0, world_size: int = 1,
+                 budget: FailureBudget | None = None, reader_cls: type = ShardReader, reader_args: tuple = ()) -> None:
         self.cfg = cfg
+        self.reader_cls = reader_cls
+        self.reader_args = reader_args
         self.split = split
         self.seed = seed
         self.rank = rank
@@ -169,7 +174,7 @@ class ShardGroup:
         self._actors: list[Any] = []
         self._placement: ActorPlacement | None = None
         if cfg.num_readers == 0:
-            self._local = [ShardReader(cfg, split, ids, seed) for ids in self.assignment]
+            self._local = [reader_cls(cfg, split, ids, seed, None, *reader_args) for ids in self.assignment]
         else:
             self._placement = ActorPlacement(len(self.assignment), cfg.cpus_per_reader, cfg.placement, "data")
             self._actors = [self._spawn(i) for i in range(len(self.assignment))]
@@ -178,10 +183,10 @@ class ShardGroup:
     def _spawn(self, reader: int) -> Any:
         from raylight.core.cluster import remote_class
 
-        remote_cls = remote_class(ShardReader)
+        remote_cls = remote_class(self.reader_cls)
         placement = self._placement.options(reader) if self._placement is not None else {}
         return remote_cls.options(num_cpus=self.cfg.cpus_per_reader, max_restarts=3, max_task_retries=3, **placement).remote(
-            self.cfg, self.split, self.assignment[reader], self.seed, 1
+            self.cfg, self.split, self.assignment[reader], self.seed, 1, *self.reader_args
         )
 
     @property
@@ -191,6 +196,22 @@ class ShardGroup:
     @property
     def num_readers(self) -> int:
         return len(self.assignment)
+
+    def num_samples(self) -> list[int]:
+        """Samples each reader holds (text readers know theirs only once they have tokenized)."""
+        if self._actors:
+            import ray
+
+            return [int(n) for n in ray.get([a.num_samples.remote() for a in self._actors], timeout=self.timeout_s)]
+        return [r.num_samples() for r in self._local]
+
+    def call_all(self, method: str) -> list[Any]:
+        """``method()`` on every reader (e.g. token counts for word2vec), in reader order."""
+        if self._actors:
+            import ray
+
+            return ray.get([getattr(a, method).remote() for a in self._actors], timeout=self.timeout_s)
+        return [getattr(r, method)() for r in self._local]
 
     def request(self, reader: int, epoch: int, ranges: list[tuple[int, int]]) -> Any:
         """A ``ReaderRequest`` for remote readers, the batches themselves for in-process ones."""

@@ -1,4 +1,5 @@
 """Self-supervised pretraining and fine-tuning. Importing registers every algorithm:
-ae (undercomplete / denoising / sparse), stacked_ae, vae, simclr, finetune."""
+ae (undercomplete / denoising / sparse), stacked_ae, vae, simclr, finetune; on text: mlm, word2vec, text_finetune.
+(Text modules import ``transformers`` / ``tokenizers`` only when used: the ``text`` extra.)"""
 
-from raylight.ssl.methods import ae, finetune, simclr, stacked_ae, vae  # noqa: F401
+from raylight.ssl.methods import ae, finetune, mlm, simclr, stacked_ae, text_finetune, vae, word2vec  # noqa: F401

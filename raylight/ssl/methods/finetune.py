@@ -26,12 +26,11 @@ from raylight.ssl.shards import ShardBatch
 from raylight.ssl.task import FINETUNE_TASK
 
 
-class FineTuneConfig(BaseModel):
+class HeadConfig(BaseModel):
+    """The head and which encoder parameters train: shared by every fine-tuning algorithm (vision and text)."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    checkpoint: str | None = Field(None, description="Pretrained encoder: a raylight run dir/checkpoint or an exported .safetensors (`--from`).")
-    encoder: EncoderConfig | None = Field(None, description="Encoder to train from scratch; with a checkpoint, None takes the checkpoint's.")
-    task: Literal["classification", "regression"] = Field("classification", description="Cross-entropy on class ids, or MSE on float targets.")
     head: Literal["linear", "mlp"] = Field("linear", description="Head on the encoder features.")
     head_hidden: int = Field(128, ge=1, description="mlp head: hidden width.")
     mode: Literal["linear_probe", "full", "gradual"] = Field("full", description="Which encoder parameters train (see module doc).")
@@ -39,6 +38,12 @@ class FineTuneConfig(BaseModel):
     encoder_lr: float = Field(3e-4, ge=0, description="AdamW learning rate of the encoder.")
     head_lr: float = Field(1e-3, gt=0, description="AdamW learning rate of the head.")
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
+
+
+class FineTuneConfig(HeadConfig):
+    checkpoint: str | None = Field(None, description="Pretrained encoder: a raylight run dir/checkpoint or an exported .safetensors (`--from`).")
+    encoder: EncoderConfig | None = Field(None, description="Encoder to train from scratch; with a checkpoint, None takes the checkpoint's.")
+    task: Literal["classification", "regression"] = Field("classification", description="Cross-entropy on class ids, or MSE on float targets.")
 
 
 class LinearHead(nn.Module):
@@ -90,20 +95,27 @@ class FineTune(PretrainModule):
     def __init__(self, cfg: SSLExperimentConfig, info: DatasetInfo) -> None:
         super().__init__(cfg, info)
         hp: FineTuneConfig = cfg.agent
-        if hp.task == "classification" and info.num_classes < 2:
-            raise ConfigError(f"agent.task: classification needs integer labels of at least 2 classes; {cfg.data.dataset!r} has {info.num_classes}")
-        self.encoder = build_finetune_encoder(hp, info)
-        out_dim = info.num_classes if hp.task == "classification" else 1
+        if getattr(hp, "task", "classification") == "classification" and info.num_classes < 2:
+            raise ConfigError(f"agent.task: classification needs integer labels of at least 2 classes; {cfg.subject!r} has {info.num_classes}")
+        self.encoder = self.build_encoder(hp, info)
+        out_dim = info.num_classes if getattr(hp, "task", "classification") == "classification" else 1
         feat = self.encoder.out_dim
         self.head = LinearHead(feat, out_dim) if hp.head == "linear" else MLPHead(feat, hp.head_hidden, out_dim)
         if hp.mode == "linear_probe":
             self.encoder.requires_grad_(False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def build_encoder(self, hp: Any, info: Any) -> nn.Module:
+        return build_finetune_encoder(hp, info)
+
+    def forward(self, x: Any) -> torch.Tensor:
         return self.head(self.encoder(x))  # (B, K) logits or (B, 1) predictions
 
+    def model_input(self, batch: Any) -> Any:
+        """What ``forward`` takes from a batch (arrays: the inputs; text: the whole ``TextBatch``)."""
+        return batch.inputs
+
     def loss_and_metrics(self, outputs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.hp.task == "classification":
+        if getattr(self.hp, "task", "classification") == "classification":
             loss = F.cross_entropy(outputs, labels.long())
             return {"loss": loss, "accuracy": (outputs.argmax(1) == labels).float().mean()}
         return {"loss": F.mse_loss(outputs.squeeze(1), labels.float())}
@@ -111,7 +123,7 @@ class FineTune(PretrainModule):
     def losses(self, batch: ShardBatch) -> dict[str, torch.Tensor]:
         if self.hp.mode == "linear_probe":
             self.encoder.eval()  # frozen: no dropout / batch-norm updates should it ever have them
-        return self.loss_and_metrics(self(batch.inputs), batch.labels)
+        return self.loss_and_metrics(self(self.model_input(batch)), batch.labels)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         groups: list[dict[str, Any]] = [{"params": list(self.head.parameters()), "lr": self.hp.head_lr, "name": "head"}]
