@@ -17,10 +17,25 @@ TINY = {
 }
 
 
+SMALL_BERT = ["agent.num_hidden_layers=1", "agent.hidden_size=32", "agent.num_attention_heads=2", "agent.intermediate_size=64"]
+
+
+@pytest.fixture(scope="module")
+def text_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Built-in corpus and trained tokenizers, built once for the text configs."""
+    return str(tmp_path_factory.mktemp("text-cache"))
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
-def test_every_config_smoke_runs(path: Path, run_root: str) -> None:
+def test_every_config_smoke_runs(path: Path, run_root: str, text_cache: str) -> None:
     base = ["tracking.backend=none", f"run_root={run_root}", "trainer.progress_bar=false"]
     kind = load_config(path).__class__.__name__
+    if kind == "TextExperimentConfig":
+        extra = ["trainer.max_epochs=1", "data.num_readers=0", "data.vocab_size=500", "data.max_length=32", f"data.cache_dir={text_cache}"]
+        extra += [] if load_config(path).algo == "word2vec" else SMALL_BERT
+        result = train(load_config(path, [*base, *extra]))
+        assert result.status == "completed", result.metrics
+        return
     if kind == "RLExperimentConfig":
         extra = TINY["rl"] + (["agent.learning_starts=128"] if "dqn" in path.stem else [])
         if hasattr(load_config(path).agent, "n_steps"):  # one small update, not 16k steps

@@ -173,6 +173,15 @@ def check_resources_fit(cfg: ExperimentConfig, actor_cpus_per_rank: float) -> No
             f"{ranks} x {actor_cpus_per_rank:g} for actors) but the Ray cluster has {have:g}; lower trainer.num_workers, "
             "the actor counts or their CPUs per actor, or join a bigger cluster"
         )
+    from raylight.core.trainer import resolve_accelerator
+
+    if ranks > 1 and resolve_accelerator(cfg) == "gpu":  # each DDP rank needs a GPU of its own (NCCL refuses to share one)
+        gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        if ranks * cfg.trainer.devices > gpus + 1e-9:
+            raise ConfigError(
+                f"resources: trainer.num_workers={ranks} GPU ranks need {ranks * cfg.trainer.devices} GPUs but the Ray cluster has "
+                f"{gpus:g}; NCCL cannot run two ranks on one GPU: lower trainer.num_workers or join a cluster with more GPUs"
+            )
 
 
 def remote_class(cls: type) -> Any:

@@ -1,7 +1,8 @@
 """Many learner ranks: Lightning DDP inside Ray Train (V2 API) when ``trainer.num_workers > 1``.
 
 Every kind of experiment runs the same ``core.run.fit_rank`` in each Ray Train worker with
-``RayDDPStrategy`` and ``RayLightningEnvironment`` (gloo on CPU, NCCL on GPU); the task gives each
+raylight's own ``RayTrainDDPStrategy`` / ``RayTrainEnvironment`` (``core.ray_lightning``: Ray's versions
+break when the ``lightning`` package is installed too; gloo on CPU, NCCL on GPU); the task gives each
 rank its own sources (RL: its share of rollout workers and its own replay buffer, as DD-PPO; SSL: its
 disjoint shards). Every rank calls ``ray.train.report`` exactly once at the end (Train V2 hangs
 otherwise); rank 0's metrics come back through the run dir. The run dir must be on storage that
@@ -39,11 +40,10 @@ def _import_ray_train() -> tuple[Any, Any, Any]:
 def _worker_loop(config: dict[str, Any]) -> None:
     """Runs in every Ray Train worker: one DDP rank of ``fit_rank``."""
     import ray.train
-    from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
-
     from raylight.core.checkpoints import AtomicCheckpointIO
     from raylight.core.config import build_config
     from raylight.core.quiet import silence_known_noise
+    from raylight.core.ray_lightning import RayTrainDDPStrategy, RayTrainEnvironment
     from raylight.core.run import fit_rank
     from raylight.core.task import RankContext
 
@@ -52,14 +52,14 @@ def _worker_loop(config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank_ctx = RankContext(ctx.get_world_rank(), ctx.get_world_size())
     strategy = {
-        "strategy": RayDDPStrategy(find_unused_parameters=config["find_unused"]),
-        "plugins": [RayLightningEnvironment(), AtomicCheckpointIO()],
+        "strategy": RayTrainDDPStrategy(find_unused_parameters=config["find_unused"]),
+        "plugins": [RayTrainEnvironment(), AtomicCheckpointIO()],
         "devices": "auto",
         "use_distributed_sampler": False,  # every task already splits its data per rank
     }
     ckpt = Path(config["ckpt_path"]) if config["ckpt_path"] else None
     run_dir = Path(config["run_dir"])
-    metrics = fit_rank(cfg, run_dir, ckpt, rank_ctx, strategy, prepare_trainer, config["callbacks"])
+    metrics = fit_rank(cfg, run_dir, ckpt, rank_ctx, strategy, None, config["callbacks"])
     if rank_ctx.is_main:  # Result.metrics is not guaranteed to be rank 0's: hand them over through the run dir
         (run_dir / _RANK0_METRICS).write_text(json.dumps(metrics, default=str))
     if metrics.get("status") != "completed":

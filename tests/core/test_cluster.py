@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from raylight.core.config import RayConfig
+from raylight.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "configs"
 
 SCRIPT = textwrap.dedent(
     """
@@ -230,3 +232,20 @@ def test_joining_a_token_auth_cluster_without_the_token_is_one_line(tmp_path: Pa
     assert code == 2 and stderr.strip().splitlines() == [stderr.strip()], stderr[-2000:]
     assert "requires token authentication: set RAY_AUTH_MODE=token" in stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_more_gpu_ranks_than_gpus_is_refused_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen on an H100: trainer.num_workers=2 with one GPU waited for a second GPU forever."""
+    import ray
+
+    import raylight.core.trainer
+    from raylight.core.cluster import check_resources_fit
+    from raylight.core.config import load_config
+
+    monkeypatch.setattr(raylight.core.trainer, "resolve_accelerator", lambda cfg: "gpu")
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 1.0})
+    cfg = load_config(CONFIGS / "ppo-cartpole.yaml", ["trainer.num_workers=2", "rollout.num_workers=0"])
+    with pytest.raises(ConfigError, match=r"need 2 GPUs but the Ray cluster has 1"):
+        check_resources_fit(cfg, 0.0)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 2.0})
+    check_resources_fit(cfg, 0.0)

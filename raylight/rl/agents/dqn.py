@@ -132,7 +132,8 @@ class DQN(RLModule):
             elementwise = F.smooth_l1_loss(q, target, reduction="none") if self.hp.loss == "huber" else td_error.pow(2)
             loss = (mb.weights * elementwise).mean()
             self.optimizer_step(opt, loss, self.q_net.parameters(), self.hp.max_grad_norm)
-            self.replay.update_priorities(mb.indices.cpu().numpy(), td_error.detach().cpu().numpy())
+            if self.hp.prioritized:  # the copy to the CPU makes it wait for the GPU: only when priorities exist
+                self.replay.update_priorities(mb.indices.cpu().numpy(), td_error.detach().cpu().numpy())
             self._update_target()
             losses.append(loss.detach())
             q_means.append(q.detach().mean())

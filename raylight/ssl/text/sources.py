@@ -98,6 +98,7 @@ class TextShardReader:
         self.seed = seed
         self.shard_ids = list(shard_ids)
         shards = text_shards(cfg)["train" if split != "test" else "test"]
+        self.ranges = [r for s in self.shard_ids for r in shards[s]]
         parts, ids = [], []
         for s in self.shard_ids:
             ex = build_examples(cfg, self.tokenizer, read_ranges(shards[s], cfg.text_field), [cfg.split_seed, s])
@@ -111,6 +112,10 @@ class TextShardReader:
 
     def num_samples(self) -> int:
         return len(self.indices)
+
+    def files(self) -> list[str]:
+        """The files this reader read (some perhaps only in part)."""
+        return sorted({r.path for r in self.ranges})
 
     def token_counts(self) -> np.ndarray:
         """(vocab_size,) occurrences of each id in this reader's sequences (word2vec's unigram table)."""
