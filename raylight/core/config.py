@@ -52,6 +52,7 @@ class TrackingConfig(Section):
     tags: list[str] = Field(default_factory=list, description="W&B tags.")
     group: str | None = Field(None, description="W&B group (runs of one study side by side; --seeds and sweep set it).")
     job_type: str | None = Field(None, description="W&B job type (e.g. train, sweep-trial).")
+    log_model: bool = Field(False, description="W&B: log last.ckpt (and best.ckpt) as a 'model' artifact at the end of the run (offline runs upload it on `wandb sync`).")
 
 
 class RayConfig(Section):

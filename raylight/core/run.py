@@ -30,7 +30,7 @@ from raylight.core.errors import CheckpointError, ConfigError, RunFailed
 from raylight.core.jobs import DURABLE_RUN_ROOT
 from raylight.core.registry import get_algorithm
 from raylight.core.task import RankContext, RankParts, Task
-from raylight.core.tracking import build_logger, finish_tracking, resumed_wandb_id, tracking_report
+from raylight.core.tracking import build_logger, finish_tracking, log_model_artifact, resumed_wandb_id, tracking_report
 from raylight.core.trainer import build_trainer, resolve_accelerator
 
 
@@ -167,6 +167,8 @@ def fit_rank(
     finally:
         if parts is not None:
             parts.datamodule.teardown("fit")
+        if cfg.tracking.log_model and logger is not None:
+            metrics["model_artifact"] = log_model_artifact(logger, run_dir / "checkpoints", ["latest", metrics["status"]])
         finish_tracking(logger)
     if not ctx.is_main:
         return {"status": metrics["status"], "error": metrics.get("error")}

@@ -89,6 +89,23 @@ def log_images(logger: Logger | None, images: dict[str, Path], step: int | None 
         logger.log_image(key="plots", images=[str(p) for p in images.values()], caption=list(images), step=step)
 
 
+def log_model_artifact(logger: Logger | None, checkpoint_dir: Path, aliases: list[str]) -> str | None:
+    """``last.ckpt`` (+ ``best.ckpt``) as one W&B artifact of type 'model' named ``model-<run id>``; its name, or None."""
+    if not isinstance(logger, WandbLogger):
+        return None
+    files = [p for p in (checkpoint_dir / "last.ckpt", checkpoint_dir / "best.ckpt") if p.is_file()]
+    if not files:
+        return None
+    import wandb
+
+    run = logger.experiment
+    artifact = wandb.Artifact(f"model-{run.id}", type="model", metadata={"files": [p.name for p in files]})
+    for path in files:
+        artifact.add_file(str(path), name=path.name)
+    run.log_artifact(artifact, aliases=aliases)
+    return artifact.name
+
+
 def finish_tracking(logger: Logger | None) -> None:
     """Finish the logger's own W&B run (not just ``wandb.run``, which another run may have replaced): until
     its exit is processed an offline run's .wandb file can stay a 7-byte header (seen under load in CI)."""

@@ -63,6 +63,13 @@ class SumTree:
 
 
 class ReplayBuffer:
+    """Transitions in (rows, streams) arrays. With ``optimize_memory`` each observation is stored once
+    (SB3's ``optimize_memory_usage``, which halves an Atari buffer): the next observation of (row, col) is
+    ``obs[row + 1, col]``, the newest row's is kept per stream, and at an episode end -- where the
+    following slot holds the next episode's first observation -- the true final observation is kept in a
+    small side table (episode ends are rare), so truncated episodes still bootstrap from the right state.
+    """
+
     def __init__(
         self,
         capacity: int,
@@ -76,6 +83,7 @@ class ReplayBuffer:
         prioritized: bool = False,
         alpha: float = 0.6,
         seed: int = 0,
+        optimize_memory: bool = False,
     ) -> None:
         self.rows = max(capacity // num_streams, n_step + 1)
         self.streams = num_streams
@@ -83,8 +91,11 @@ class ReplayBuffer:
         self.n_step = n_step
         self.rng = np.random.default_rng(seed)
         shape = (self.rows, num_streams)
+        self.optimize_memory = optimize_memory
         self.obs = np.zeros((*shape, *obs_shape), obs_dtype)
-        self.next_obs = np.zeros((*shape, *obs_shape), obs_dtype)
+        self.next_obs = None if optimize_memory else np.zeros((*shape, *obs_shape), obs_dtype)
+        self.tail_next = np.zeros((num_streams, *obs_shape), obs_dtype)  # next obs of the newest row (optimize_memory)
+        self.final_next: dict[int, np.ndarray] = {}  # cell -> next obs where an episode ended (optimize_memory)
         self.actions = np.zeros((*shape, *action_shape), action_dtype)
         self.rewards = np.zeros(shape, np.float32)
         self.terminated = np.zeros(shape, bool)
@@ -110,7 +121,10 @@ class ReplayBuffer:
         for b in batches:
             cols = slice(col, col + b.rewards.shape[1])
             self.obs[rows, cols] = b.obs
-            self.next_obs[rows, cols] = b.next_obs
+            if self.next_obs is not None:
+                self.next_obs[rows, cols] = b.next_obs
+            else:
+                self._keep_next(rows, col, b)
             self.actions[rows, cols] = b.actions
             self.rewards[rows, cols] = b.rewards
             self.terminated[rows, cols] = b.terminated
@@ -122,6 +136,37 @@ class ReplayBuffer:
             self.tree.update(cells, np.full(len(cells), self.max_priority**self.alpha))
         self.full = self.full or self.pos + T >= self.rows
         self.pos = (self.pos + T) % self.rows
+
+    def _keep_next(self, rows: np.ndarray, col0: int, b: RolloutBatch) -> None:
+        """optimize_memory: drop the side-table entries of overwritten cells, keep this batch's episode-end
+        next observations and its last row's (the following row is not written yet)."""
+        n = b.rewards.shape[1]
+        for r in rows:
+            for c in range(col0, col0 + n):
+                self.final_next.pop(int(r) * self.streams + c, None)
+        ends = np.argwhere(b.terminated | b.truncated)
+        for t, j in ends:
+            self.final_next[int(rows[t]) * self.streams + col0 + int(j)] = b.next_obs[t, j].copy()
+        self.tail_next[col0 : col0 + n] = b.next_obs[-1]
+
+    def next_observations(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """The observation after (row, col): stored, or (optimize_memory) the next slot / tail / side table."""
+        if self.next_obs is not None:
+            return self.next_obs[row, col]
+        out = self.obs[(row + 1) % self.rows, col]
+        newest = (self.pos - 1) % self.rows
+        at_tail = row == newest
+        out[at_tail] = self.tail_next[col[at_tail]]
+        for i in np.flatnonzero(self.done[row, col]):
+            out[i] = self.final_next[int(row[i]) * self.streams + int(col[i])]
+        return out
+
+    def nbytes(self) -> int:
+        """Bytes held by the stored transitions (the README's memory figures)."""
+        arrays = [self.obs, self.actions, self.rewards, self.terminated, self.done, self.tail_next]
+        if self.next_obs is not None:
+            arrays.append(self.next_obs)
+        return sum(a.nbytes for a in arrays) + sum(v.nbytes for v in self.final_next.values())
 
     def sample(self, num_batches: int, batch_size: int, beta: float = 0.4) -> ReplaySamples:
         """``num_batches`` minibatches drawn at once (one Lightning step = one block of updates)."""
@@ -143,7 +188,7 @@ class ReplayBuffer:
             obs=self.obs[row, col],
             actions=self.actions[row, col],
             returns=returns,
-            next_obs=self.next_obs[last_row, col],
+            next_obs=self.next_observations(last_row, col),
             discounts=discounts,
             weights=weights,
             indices=cells,
@@ -179,9 +224,16 @@ class ReplayBuffer:
     _FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated", "done")
 
     def state_dict(self) -> dict[str, np.ndarray | int | bool | float]:
-        """The filled rows only (a fresh 1M-transition buffer is not written as 1M zeros)."""
+        """The filled rows only (a fresh 1M-transition buffer is not written as 1M zeros); the same layout
+        with or without ``optimize_memory``, so either kind of buffer resumes from either kind of checkpoint."""
         filled = self.rows if self.full else self.pos
-        state: dict[str, np.ndarray | int | bool | float] = {k: getattr(self, k)[:filled] for k in self._FIELDS}
+        state: dict[str, np.ndarray | int | bool | float] = {k: getattr(self, k)[:filled] for k in self._FIELDS if k != "next_obs"}
+        if self.next_obs is not None:
+            state["next_obs"] = self.next_obs[:filled]
+        else:
+            rows = np.repeat(np.arange(filled), self.streams)
+            cols = np.tile(np.arange(self.streams), filled)
+            state["next_obs"] = self.next_observations(rows, cols).reshape(filled, self.streams, *self.obs.shape[2:]) if filled else self.obs[:0]
         state.update(pos=self.pos, full=self.full, max_priority=self.max_priority, rows=self.rows)
         if self.tree is not None:
             state["tree"] = self.tree.tree
@@ -198,9 +250,8 @@ class ReplayBuffer:
             self._restream(arrays, int(state["pos"]), bool(state["full"]))
             return
         filled = arrays["rewards"].shape[0]
-        for k in self._FIELDS:
-            getattr(self, k)[:filled] = arrays[k]
         self.pos, self.full, self.max_priority = int(state["pos"]), bool(state["full"]), float(state["max_priority"])
+        self._assign(arrays, filled)
         if self.tree is not None and "tree" in state:
             np.copyto(self.tree.tree, np.asarray(state["tree"]))
 
@@ -221,15 +272,29 @@ class ReplayBuffer:
         columns["done"][-1] = True  # a saved stream's end is a cut
         flat = {k: np.swapaxes(v, 0, 1).reshape(-1, *v.shape[2:]) for k, v in columns.items()}  # stream-major
         length = min(self.rows, len(flat["rewards"]) // self.streams)
-        for k, v in flat.items():
-            chunk = v[: length * self.streams].reshape(self.streams, length, *v.shape[1:])
-            getattr(self, k)[:length] = np.swapaxes(chunk, 0, 1)
+        chunks = {k: np.swapaxes(v[: length * self.streams].reshape(self.streams, length, *v.shape[1:]), 0, 1) for k, v in flat.items()}
         if length:
-            self.done[length - 1] = True  # chunk ends are cuts too
+            chunks["done"][length - 1] = True  # chunk ends are cuts too
         self.pos, self.full = length % self.rows, length == self.rows
+        self._assign(chunks, length)
         if self.tree is not None and length:
             cells = np.arange(length * self.streams)
             self.tree.update(cells, np.full(len(cells), self.max_priority**self.alpha))
+
+
+    def _assign(self, arrays: dict[str, np.ndarray], length: int) -> None:
+        """Rows [0, length) from full (obs + next_obs) arrays; optimize_memory keeps next_obs only where needed."""
+        for k in self._FIELDS:
+            if k != "next_obs":
+                getattr(self, k)[:length] = arrays[k]
+        if self.next_obs is not None:
+            self.next_obs[:length] = arrays["next_obs"]
+            return
+        self.final_next = {}
+        for r, c in np.argwhere(arrays["done"][:length]):
+            self.final_next[int(r) * self.streams + int(c)] = arrays["next_obs"][r, c].copy()
+        if length:
+            self.tail_next[:] = arrays["next_obs"][(self.pos - 1) % self.rows if self.full else length - 1]
 
 
 def _slice_time(b: RolloutBatch, start: int, stop: int) -> RolloutBatch:

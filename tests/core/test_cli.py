@@ -119,8 +119,9 @@ def test_a_resumed_run_continues_its_wandb_run_in_its_group(capsys, run_root) ->
     assert main(["train", CARTPOLE, f"run_root={run_root}", *FAST, *wandb_args]) == 0
     first = json.loads(capsys.readouterr().out)
     assert main(["train", CARTPOLE, "--resume", first["run_dir"], f"run_root={run_root}", *FAST, *wandb_args,
-                 "trainer.total_env_steps=2048"]) == 0
+                 "trainer.total_env_steps=2048", "tracking.log_model=true"]) == 0
     resumed = json.loads(capsys.readouterr().out)
+    assert resumed["model_artifact"].startswith(f"model-{json.loads((Path(first['run_dir']) / 'tracking.json').read_text())['wandb_id']}")
     ids = [json.loads((Path(r["run_dir"]) / "tracking.json").read_text())["wandb_id"] for r in (first, resumed)]
     assert ids[0] == ids[1]
     for r in (first, resumed):
@@ -139,6 +140,12 @@ def test_a_resumed_run_continues_its_wandb_run_in_its_group(capsys, run_root) ->
         assert globs[-1] == "env_steps", globs
         rows = [{i.key or "/".join(i.nested_key) for i in rec.history.item} for rec in records if rec.WhichOneof("record_type") == "history"]
         assert rows and all("env_steps" in row for row in rows)
+        artifacts = [rec.artifact for rec in records if rec.WhichOneof("record_type") == "artifact"]
+        if r is resumed:  # tracking.log_model: the checkpoints as one 'model' artifact (uploaded by `wandb sync`)
+            assert [(a.type, a.name) for a in artifacts] == [("model", f"model-{ids[0]}")]
+            assert {"last.ckpt", "best.ckpt"} <= {e.path for e in artifacts[0].manifest.contents}
+        else:
+            assert not artifacts
 
 
 def test_best_checkpoint_kept_beside_last_and_reported(capsys, run_root) -> None:

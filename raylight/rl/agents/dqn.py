@@ -51,6 +51,9 @@ class DQNConfig(BaseModel):
     dueling: bool = Field(False, description="Dueling head: Q = V + A - mean(A).")
     n_step: int = Field(1, ge=1, description="n-step returns.")
     prioritized: bool = Field(False, description="Prioritized replay (proportional).")
+    optimize_memory: bool | None = Field(
+        None, description="Store each observation once in replay (next = following slot, as SB3's optimize_memory_usage; exact at episode ends); None: on for uint8 (image) observations that are not normalized."
+    )
     per_alpha: float = Field(0.6, ge=0, le=1, description="PER priority exponent.")
     per_beta0: float = Field(0.4, ge=0, le=1, description="PER importance exponent, annealed to 1 over training.")
     loss: Literal["huber", "mse"] = Field("huber", description="TD loss.")
@@ -84,6 +87,8 @@ class DQN(RLModule):
             prioritized=self.hp.prioritized,
             alpha=self.hp.per_alpha,
             seed=cfg.seed,
+            # auto: raw uint8 frames only (normalized observations change with the statistics between rollouts)
+            optimize_memory=self.hp.optimize_memory if self.hp.optimize_memory is not None else obs_space.dtype == np.uint8 and not cfg.env.normalize_obs,
         )
         self.gradient_updates = 0
 
