@@ -30,7 +30,13 @@ from raylight.core.errors import CheckpointError, ConfigError, RunFailed
 from raylight.core.jobs import DURABLE_RUN_ROOT
 from raylight.core.registry import get_algorithm
 from raylight.core.task import RankContext, RankParts, Task
-from raylight.core.tracking import build_logger, finish_tracking, log_model_artifact, resumed_wandb_id, tracking_report
+from raylight.core.tracking import (
+    build_logger,
+    finish_tracking,
+    log_model_artifact,
+    resumed_wandb_id,
+    tracking_report,
+)
 from raylight.core.trainer import build_trainer, resolve_accelerator
 
 
