@@ -38,6 +38,8 @@ def test_every_config_smoke_runs(path: Path, run_root: str, text_cache: str) -> 
         return
     if kind == "RLExperimentConfig":
         extra = TINY["rl"] + (["agent.learning_starts=128"] if "dqn" in path.stem else [])
+        if load_config(path).env.atari_preprocessing:  # an untrained greedy Pong player never ends a game
+            extra += ["env.max_episode_steps=200"] + (["agent.buffer_size=2000"] if "dqn" in path.stem else [])
         if hasattr(load_config(path).agent, "n_steps"):  # one small update, not 16k steps
             extra += ["agent.n_steps=64"] + (["agent.minibatch_size=32"] if hasattr(load_config(path).agent, "minibatch_size") else [])
     elif "stacked" in path.stem or "finetune" in path.stem:

@@ -15,7 +15,11 @@ class EnvConfig(Section):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments passed to the env constructor.")
     max_episode_steps: int | None = Field(None, ge=1, description="Time limit (TimeLimit wrapper); None keeps the env's own.")
     frame_stack: int = Field(1, ge=1, description="Stack this many consecutive observations (FrameStackObservation).")
-    atari_preprocessing: bool = Field(False, description="Apply AtariPreprocessing (84x84 grayscale, frame skip 4, noop reset).")
+    atari_preprocessing: bool = Field(
+        False, description="DeepMind Atari preprocessing (AtariPreprocessing): noop reset, frame skip 4 with max-pool (ALE v5 made with frameskip=1), 84x84 grayscale uint8."
+    )
+    episodic_life: bool = Field(False, description="Atari: a lost life ends the training episode (terminal_on_life_loss).")
+    fire_reset: bool = Field(False, description="Atari: press FIRE after each reset, for games that wait for it.")
     normalize_obs: bool = Field(
         False,
         description="Normalize observations with running mean/std statistics shared by every env copy and worker, kept in "

@@ -17,8 +17,19 @@ from raylight.core.errors import ConfigError
 from raylight.rl.config import EnvConfig
 
 
+def register_ale() -> None:
+    """Atari ids (``ALE/Pong-v5``) exist only once ``ale_py`` registered them (gymnasium >= 1.0)."""
+    try:
+        import ale_py
+    except ImportError:
+        raise ConfigError("env.id: Atari envs need ale-py and opencv: pip install 'raylight[atari]'") from None
+    gym.register_envs(ale_py)
+
+
 def resolve_env_id(env_id: str) -> str:
     """Return a Gymnasium id; a ``module:attr`` user env is checked and registered on first use."""
+    if env_id.startswith("ALE/") and env_id not in gym.registry:
+        register_ale()
     if ":" not in env_id or env_id in gym.registry:
         if env_id not in gym.registry:
             raise ConfigError(f"env.id: {env_id!r} is not a registered Gymnasium env (or use 'module:Class')")
@@ -39,7 +50,12 @@ def resolve_env_id(env_id: str) -> str:
 def standard_wrappers(cfg: EnvConfig) -> list[Callable[[gym.Env], gym.Env]]:
     wrappers: list[Callable[[gym.Env], gym.Env]] = []
     if cfg.atari_preprocessing:
-        wrappers.append(lambda e: gym.wrappers.AtariPreprocessing(e, frame_skip=1 if _has_frameskip(e) else 4))
+        # DeepMind's set: noop reset (up to 30), 4-frame skip with a max over the last two frames, 84x84 grayscale
+        # uint8; ALE v5 envs are made with frameskip=1 (make_vector_env) so the skip here is the only one.
+        life = cfg.episodic_life
+        wrappers.append(lambda e: gym.wrappers.AtariPreprocessing(e, frame_skip=1 if _has_frameskip(e) else 4, terminal_on_life_loss=life))
+        if cfg.fire_reset:
+            wrappers.append(FireReset)
     if cfg.max_episode_steps is not None:
         steps = cfg.max_episode_steps
         wrappers.append(lambda e: gym.wrappers.TimeLimit(e, max_episode_steps=steps))
@@ -50,14 +66,33 @@ def standard_wrappers(cfg: EnvConfig) -> list[Callable[[gym.Env], gym.Env]]:
 
 
 def _has_frameskip(env: gym.Env) -> bool:
-    """ALE v5 envs skip frames themselves; AtariPreprocessing must then not skip again."""
-    return int(env.unwrapped.spec.kwargs.get("frameskip", 1)) > 1 if env.unwrapped.spec else False
+    """An env that skips frames itself (a user's ``env.kwargs.frameskip``): AtariPreprocessing must not skip again."""
+    return int(getattr(env.unwrapped, "_frameskip", 1)) > 1
+
+
+class FireReset(gym.Wrapper):
+    """Press FIRE after every reset in games that wait for it (Breakout, Pong serve): DeepMind's FireResetEnv."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        meanings = env.unwrapped.get_action_meanings() if hasattr(env.unwrapped, "get_action_meanings") else []
+        self.fire = meanings.index("FIRE") if "FIRE" in meanings else None
+
+    def reset(self, **kwargs):  # type: ignore[override]
+        obs, info = self.env.reset(**kwargs)
+        if self.fire is not None:
+            obs, _, terminated, truncated, info = self.env.step(self.fire)
+            if terminated or truncated:
+                obs, info = self.env.reset(**kwargs)
+        return obs, info
 
 
 def make_vector_env(cfg: EnvConfig, num_envs: int, seed: int, render_mode: str | None = None) -> gym.vector.VectorEnv:
     """A synchronous vector env of ``num_envs`` copies, reset with seeds ``seed .. seed+num_envs-1``."""
     gym_id = resolve_env_id(cfg.id)
     kwargs = dict(cfg.kwargs)
+    if cfg.atari_preprocessing and gym_id.startswith("ALE/"):
+        kwargs.setdefault("frameskip", 1)  # v5 skips 4 frames itself, without the max-pool: AtariPreprocessing does it right
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     try:
