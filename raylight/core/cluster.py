@@ -261,7 +261,9 @@ def stop_actors(actors: list[Any], grace_s: float = 5.0) -> None:
         return
     import ray
 
-    refs = [a.__ray_terminate__.remote() for a in actors]
+    # No retries: an actor made with max_task_retries would count its own intentional exit as a failed
+    # __ray_terminate__ and print "Task ...__ray_terminate__ failed. There are 3 retries remaining" per actor.
+    refs = [a.__ray_terminate__.options(max_task_retries=0).remote() for a in actors]
     _, pending = ray.wait(refs, num_returns=len(refs), timeout=grace_s)
     stuck = {r for r in pending}
     for actor, ref in zip(actors, refs, strict=True):

@@ -249,3 +249,28 @@ def test_more_gpu_ranks_than_gpus_is_refused_up_front(monkeypatch: pytest.Monkey
         check_resources_fit(cfg, 0.0)
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 2.0})
     check_resources_fit(cfg, 0.0)
+
+
+def test_stopping_retrying_actors_prints_no_terminate_retries(tmp_path: Path) -> None:
+    """Seen at the end of every run with reader actors: '(raylet) Task TextShardReader.__ray_terminate__ failed.
+    There are 3 retries remaining ...' once per actor."""
+    script = textwrap.dedent(
+        """
+        import time, ray
+        from raylight.core.cluster import stop_actors
+        ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
+        @ray.remote(num_cpus=0, max_restarts=3, max_task_retries=3)
+        class Reader:
+            def ping(self):
+                return 1
+        actors = [Reader.remote() for _ in range(2)]
+        ray.get([a.ping.remote() for a in actors])
+        stop_actors(actors)
+        time.sleep(2)  # the raylet's messages reach the driver's stdout asynchronously
+        print("stopped")
+        """
+    )
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert "stopped" in proc.stdout, proc.stderr[-2000:]
+    assert "__ray_terminate__ failed" not in proc.stdout + proc.stderr
