@@ -18,6 +18,16 @@ from raylight.ssl.datasets import DatasetInfo, dataset_info
 from raylight.ssl.evaluation import TestSplitEvaluation
 
 
+def check_epochs_left(max_epochs: int, checkpoint: dict[str, Any]) -> None:
+    """Resuming an epoch-based run (pretraining, fine-tuning, text) needs epochs left to train."""
+    done = completed_epochs(checkpoint)
+    if done >= max_epochs:
+        raise ConfigError(
+            f"trainer.max_epochs: the checkpoint already finished {done} epochs (max_epochs {max_epochs}); "
+            "raise trainer.max_epochs to continue it"
+        )
+
+
 class SSLTask:
     """``kind`` 'pretrain' reads every training sample (labels unused); 'finetune' only the labelled subset."""
 
@@ -46,12 +56,7 @@ class SSLTask:
             )
 
     def check_resume(self, cfg: SSLExperimentConfig, saved_config: dict[str, Any], checkpoint: dict[str, Any]) -> None:
-        done = completed_epochs(checkpoint)
-        if done >= cfg.trainer.max_epochs:
-            raise ConfigError(
-                f"trainer.max_epochs: the checkpoint already finished {done} epochs (max_epochs {cfg.trainer.max_epochs}); "
-                "raise trainer.max_epochs to continue it"
-            )
+        check_epochs_left(cfg.trainer.max_epochs, checkpoint)
 
     def uses_ray(self, cfg: SSLExperimentConfig) -> bool:
         return cfg.data.num_readers > 0

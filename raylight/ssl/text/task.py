@@ -13,7 +13,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from raylight.core.checkpoints import completed_epochs
 from raylight.core.errors import ConfigError
 from raylight.core.registry import get_algorithm
 from raylight.core.task import BestMetric, RankContext, RankParts
@@ -145,12 +144,9 @@ class TextTask:
             raise ConfigError(f"data.num_shards ({cfg.data.num_shards}) must be at least trainer.num_workers ({cfg.trainer.num_workers})")
 
     def check_resume(self, cfg: TextExperimentConfig, saved_config: dict[str, Any], checkpoint: dict[str, Any]) -> None:
-        done = completed_epochs(checkpoint)
-        if done >= cfg.trainer.max_epochs:
-            raise ConfigError(
-                f"trainer.max_epochs: the checkpoint already finished {done} epochs (max_epochs {cfg.trainer.max_epochs}); "
-                "raise trainer.max_epochs to continue it"
-            )
+        from raylight.ssl.task import check_epochs_left
+
+        check_epochs_left(cfg.trainer.max_epochs, checkpoint)
 
     def uses_ray(self, cfg: TextExperimentConfig) -> bool:
         return cfg.data.num_readers > 0
