@@ -151,6 +151,30 @@ def check_reachable(address: str, timeout_s: float) -> None:
         ) from None
 
 
+_START_DIR: str | None = None
+
+
+def remember_working_dir() -> None:
+    """Note the process's working directory by path (see ``reenter_working_dir``)."""
+    global _START_DIR
+    try:
+        _START_DIR = os.path.abspath(os.getcwd())
+    except FileNotFoundError:
+        _START_DIR = None
+
+
+def reenter_working_dir() -> None:
+    """A Ray job's driver runs inside Ray's unpacked copy of the working dir, and Ray can replace that copy
+    while the driver runs (seen with two `ray start` nodes on one machine: the second node's runtime-env
+    agent unpacked it again when a rollout actor landed there). The path is back, but the process sits in
+    the deleted directory and ``os.getcwd()`` raises -- wandb.init then failed the run. Step back in by path."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        if _START_DIR is not None and os.path.isdir(_START_DIR):
+            os.chdir(_START_DIR)
+
+
 def shutdown_ray() -> None:
     import ray
 

@@ -24,7 +24,13 @@ import torch
 
 from raylight.core.callbacks import RunCheckpoints
 from raylight.core.checkpoints import completed_epochs, find_checkpoint, load_checkpoint_file
-from raylight.core.cluster import check_resources_fit, in_ray_job, init_ray
+from raylight.core.cluster import (
+    check_resources_fit,
+    in_ray_job,
+    init_ray,
+    reenter_working_dir,
+    remember_working_dir,
+)
 from raylight.core.config import ExperimentConfig, save_config
 from raylight.core.errors import CheckpointError, ConfigError, RunFailed
 from raylight.core.jobs import DURABLE_RUN_ROOT
@@ -87,6 +93,7 @@ def train(
     the summary and a final checkpoint are written) when training itself fails.
     """
     task = get_algorithm(cfg.algo).task
+    remember_working_dir()
     ckpt_path = check_resume(cfg, resume_from) if resume_from is not None else None
     task.check(cfg)
     resolve_accelerator(cfg)
@@ -141,7 +148,8 @@ def fit_rank(
     try:
         if task.uses_ray(cfg):
             init_ray(cfg.ray)  # a no-op inside Ray Train workers and when already connected
-        parts = task.build(cfg, run_dir, ctx)
+        parts = task.build(cfg, run_dir, ctx)  # may start actors: Ray can swap the job's working dir meanwhile
+        reenter_working_dir()
         logger = build_logger(cfg, run_dir, task.step_metric, resumed_wandb_id(ckpt_path)) if ctx.is_main else None
         show_progress = cfg.trainer.progress_bar and ctx.is_main
         callbacks = [*parts.callbacks, *extra_callbacks, checkpoints]

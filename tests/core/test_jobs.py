@@ -37,39 +37,71 @@ def test_submit_refuses_a_bad_config_or_an_unreachable_server_in_one_line(capsys
 
 HEAD = textwrap.dedent(
     """
-    import json, socket, subprocess, sys, time
-    from ray.cluster_utils import Cluster
+    import json, os, signal, socket, subprocess, sys, tempfile, time
     from ray.job_submission import JobSubmissionClient
+    import psutil  # Ray's bundled copy, importable once ray is
 
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": True,
-                                                            "dashboard_host": "127.0.0.1", "dashboard_port": port})
-    address = f"http://127.0.0.1:{port}"
+    def free_port():
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
+
+    # A real two-node cluster the way users start one: `ray start --head` and `ray start --address`, each with
+    # its own CPUs and its own job agent port, on 127.0.0.1; torn down by PID at the end (never `ray stop`,
+    # which would end every Ray on the machine).
+    temp = tempfile.mkdtemp(prefix="rl-head-")
+    gcs, dash = free_port(), free_port()
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts", "start", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    subprocess.run([*ray_cli, "--head", f"--port={gcs}", "--num-cpus=2", f"--temp-dir={temp}", "--include-dashboard=true",
+                    "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={free_port()}"],
+                   check=True, capture_output=True, timeout=120)
+    session = os.path.basename(os.path.realpath(os.path.join(temp, "session_latest")))
+    subprocess.run([*ray_cli, f"--address=127.0.0.1:{gcs}", "--num-cpus=1", f"--dashboard-agent-listen-port={free_port()}"],
+                   check=True, capture_output=True, timeout=120)
+    address = f"http://127.0.0.1:{dash}"
     cli = [sys.executable, "-m", "raylight.core.cli"]
+    budget = ["trainer.total_env_steps=1024", "agent.learning_starts=256", "eval.every_env_steps=100000", "eval.episodes=2",
+              "trainer.progress_bar=false"]
     out = {}
     try:
         deadline = time.time() + 90
         while True:  # the job server comes up a little after the head node
             try:
-                JobSubmissionClient(address)
+                client = JobSubmissionClient(address)
                 break
             except Exception:
                 if time.time() > deadline:
                     raise
                 time.sleep(1)
         submit = subprocess.run([*cli, "submit", "configs/dqn-cartpole.yaml", "--address", address, "--follow",
-                                 f"run_root={sys.argv[1]}", "trainer.total_env_steps=1024", "agent.learning_starts=256",
-                                 "eval.every_env_steps=100000", "eval.episodes=2", "rollout.num_workers=1",
-                                 "tracking.backend=wandb", "trainer.progress_bar=false"], capture_output=True, text=True, timeout=400)
+                                 f"run_root={sys.argv[1]}", *budget, "rollout.num_workers=1", "tracking.backend=wandb"],
+                                capture_output=True, text=True, timeout=400)
         out["submit"] = [submit.returncode, submit.stdout, submit.stderr]
         job_id = (submit.stdout.strip().splitlines() or ["(none)"])[0]
         for action in (["list"], ["status", job_id], ["logs", job_id], ["status", "no-such-job"]):
             done = subprocess.run([*cli, "jobs", *action, "--address", address], capture_output=True, text=True, timeout=60)
             out[" ".join(action)] = [done.returncode, done.stdout, done.stderr]
+        # A config that is fine here but wrong on the cluster (an env id its workers cannot make): FAILED, one line.
+        broken = subprocess.run([*cli, "submit", "configs/dqn-cartpole.yaml", "--address", address, "--follow",
+                                 f"run_root={sys.argv[1]}-broken", "env.id=NoSuchEnv-v0", *budget], capture_output=True, text=True, timeout=300)
+        broken_id = (broken.stdout.strip().splitlines() or ["(none)"])[0]
+        out["broken"] = [broken.returncode, broken.stdout, broken.stderr, client.get_job_status(broken_id).value,
+                         client.get_job_logs(broken_id)]
+        # Plain `ray job submit --working-dir` with rollout workers on both nodes (the issue's failing case).
+        plain = subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address", address,
+                                "--working-dir", ".", "--", "raylight", "train", "configs/dqn-cartpole.yaml",
+                                f"run_root={sys.argv[1]}-plain", *budget, "rollout.num_workers=2", "rollout.cpus_per_worker=0.5",
+                                "tracking.backend=csv"], capture_output=True, text=True, timeout=400)
+        out["plain"] = [plain.returncode, plain.stdout[-4000:], plain.stderr[-2000:]]
     finally:
-        import ray
-        ray.shutdown()
-        cluster.shutdown()
+        mine = [p for p in psutil.process_iter(["cmdline"]) if any(session in arg or temp in arg for arg in (p.info["cmdline"] or []))]
+        for p in mine:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except psutil.Error:
+                pass
+        gone, alive = psutil.wait_procs(mine, timeout=15)
+        for p in alive:
+            p.kill()
+        out["left"] = [p.pid for p in psutil.process_iter(["cmdline"]) if any(session in arg for arg in (p.info["cmdline"] or []))]
     print("RESULT " + json.dumps(out))
     """
 )
@@ -77,14 +109,17 @@ HEAD = textwrap.dedent(
 
 @pytest.mark.slow
 def test_submit_follow_then_jobs_commands_on_a_real_head_node(tmp_path: Path) -> None:
+    """`ray start --head` + `ray start --address` (own CPUs and agent ports, torn down by PID): raylight submit
+    SUCCEEDED with its metrics in the logs, jobs list/status/logs, a config broken only on the cluster FAILED with the
+    one-line error, plain `ray job submit --working-dir` with 2 rollout workers succeeded into a durable run dir."""
     import ray
 
-    # This package's in-process Ray holds the dashboard agent's fixed HTTP port (52365): a second Ray node on
-    # the machine then has no job agent and refuses jobs ("No available agent"). One Ray per machine here.
+    # The nodes get agent ports of their own (this package's in-process Ray holds the default 52365), but one
+    # Ray less on 2 cores is faster.
     if ray.is_initialized():
         ray.shutdown()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", HEAD, str(tmp_path / "runs")], capture_output=True, text=True, timeout=560,
+    proc = subprocess.run([sys.executable, "-c", HEAD, str(tmp_path / "runs")], capture_output=True, text=True, timeout=840,
                           env=env, cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
@@ -92,7 +127,7 @@ def test_submit_follow_then_jobs_commands_on_a_real_head_node(tmp_path: Path) ->
     code, stdout, stderr = out["submit"]
     assert stdout.strip(), stderr[-3000:]
     job_id = stdout.strip().splitlines()[0]
-    assert code == 0 and job_id.startswith("raysubmit_"), stderr[-2000:]
+    assert code == 0 and job_id.startswith("raysubmit_"), stderr[-1000:] + out.get(f"logs {job_id}", ["", ""])[1][-3000:]
     assert f"raylight: job {job_id} SUCCEEDED" in stderr
     # The run directory is where run_root said (durable), not in Ray's temporary copy of the working dir.
     run_dirs = list((tmp_path / "runs").iterdir())
@@ -105,3 +140,16 @@ def test_submit_follow_then_jobs_commands_on_a_real_head_node(tmp_path: Path) ->
     assert out[f"logs {job_id}"][0] == 0 and "raylight: completed" in out[f"logs {job_id}"][1]
     code, _, stderr = out["status no-such-job"]
     assert code == 2 and len(stderr.strip().splitlines()) == 1 and "jobs status:" in stderr
+    # A config broken only on the cluster: the job FAILED and its log ends with the one-line config error.
+    code, _, stderr, status, logs = out["broken"]
+    assert code != 0 and status == "FAILED", stderr[-2000:]
+    errors = [line for line in logs.splitlines() if line.startswith("raylight: error:")]
+    assert errors == ["raylight: error: env.id: 'NoSuchEnv-v0' is not a registered Gymnasium env (or use 'module:Class')"], logs[-2000:]
+    assert "Traceback" not in logs
+    # `ray job submit --working-dir . -- raylight train ...` with 2 rollout workers: succeeds, and its run
+    # directory is where run_root says, not in Ray's temporary copy of the working dir.
+    code, stdout, stderr = out["plain"]
+    assert code == 0 and "succeeded" in stdout + stderr, (stdout + stderr)[-3000:]
+    plain_runs = list(Path(f"{tmp_path / 'runs'}-plain").iterdir())
+    assert len(plain_runs) == 1 and json.loads((plain_runs[0] / "summary.json").read_text())["status"] == "completed"
+    assert out["left"] == [], "every process of the test's cluster was ended by PID"
