@@ -92,7 +92,16 @@ HEAD = textwrap.dedent(
                                 "tracking.backend=csv"], capture_output=True, text=True, timeout=400)
         out["plain"] = [plain.returncode, plain.stdout[-4000:], plain.stderr[-2000:]]
     finally:
-        mine = [p for p in psutil.process_iter(["cmdline"]) if any(session in arg or temp in arg for arg in (p.info["cmdline"] or []))]
+        # The nodes' GCS and raylets name the session on their command lines; their agents and workers retitle
+        # themselves ("ray::DashboardAgent"), so they are found as the raylets' descendants, before anything dies.
+        roots = [p for p in psutil.process_iter(["cmdline"]) if any(session in arg or temp in arg for arg in (p.info["cmdline"] or []))]
+        mine = set(roots)
+        for p in roots:
+            try:
+                mine.update(p.children(recursive=True))
+            except psutil.Error:
+                pass
+        mine = list(mine)
         for p in mine:
             try:
                 p.send_signal(signal.SIGTERM)
@@ -101,7 +110,13 @@ HEAD = textwrap.dedent(
         gone, alive = psutil.wait_procs(mine, timeout=15)
         for p in alive:
             p.kill()
-        out["left"] = [p.pid for p in psutil.process_iter(["cmdline"]) if any(session in arg for arg in (p.info["cmdline"] or []))]
+        psutil.wait_procs(alive, timeout=10)
+        def running(p):
+            try:
+                return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                return False
+        out["left"] = [p.pid for p in mine if running(p)]
     print("RESULT " + json.dumps(out))
     """
 )
