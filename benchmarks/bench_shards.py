@@ -98,7 +98,7 @@ def main() -> None:
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", object_store_memory=200 * 1024 * 1024)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", object_store_memory=200 * 1024 * 1024)
     paths = {"DataLoader (in-process)": 0, f"shard actors (num_readers={args.readers}, Ray)": args.readers, "shard reader in-process (num_readers=0)": 0}
     rates: dict[str, list[float]] = {p: [] for p in paths}
     startups: dict[str, list[float]] = {p: [] for p in paths}
