@@ -185,7 +185,8 @@ class ShardGroup:
 
         remote_cls = remote_class(self.reader_cls)
         placement = self._placement.options(reader) if self._placement is not None else {}
-        return remote_cls.options(num_cpus=self.cfg.cpus_per_reader, max_restarts=3, max_task_retries=3, **placement).remote(
+        restarts = getattr(self.reader_cls, "ray_max_restarts", 3)
+        return remote_cls.options(num_cpus=self.cfg.cpus_per_reader, max_restarts=restarts, max_task_retries=restarts, **placement).remote(
             self.cfg, self.split, self.assignment[reader], self.seed, 1, *self.reader_args
         )
 

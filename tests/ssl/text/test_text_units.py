@@ -68,3 +68,32 @@ def test_text_plan_gives_equal_full_batches() -> None:
     assert text_plan([10, 3], batch_size=4, steps=3) == [[4, 4], [3]]  # the fullest reader gives first
     assert text_plan([8, 8], batch_size=4, steps=4) == [[4, 4], [4, 4]]
     assert text_plan([2], batch_size=4, steps=1) == [[2]]
+
+
+def test_text_readers_are_replaced_by_the_group_not_restarted_by_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 115 KB tokenizer goes through Ray's object store; with max_restarts > 0 Ray logged 'has constructor
+    arguments in the object store and max_restarts > 0 ... restart will fail' for every text run."""
+    import raylight.core.cluster
+    from raylight.core.config import load_config
+    from raylight.ssl.shards import ShardGroup, ShardReader
+    from raylight.ssl.text.sources import LabelledTextReader, TextShardReader
+    from tests.ssl.conftest import CONFIGS
+
+    seen: list[dict] = []
+
+    class FakeRemote:
+        def options(self, **kw):
+            seen.append(kw)
+            return self
+
+        def remote(self, *args):
+            return None
+
+    monkeypatch.setattr(raylight.core.cluster, "remote_class", lambda cls: FakeRemote())
+    cfg = load_config(CONFIGS / "mlm-python-docs.yaml")
+    for cls in (TextShardReader, LabelledTextReader, ShardReader):
+        group = ShardGroup.__new__(ShardGroup)
+        group.cfg, group.reader_cls, group.reader_args, group._placement = cfg.data, cls, ("{}", "mlm"), None
+        group.split, group.seed, group.assignment = "train", 0, [[0]]
+        group._spawn(0)
+    assert [(kw["max_restarts"], kw["max_task_retries"]) for kw in seen] == [(0, 0), (0, 0), (3, 3)]
