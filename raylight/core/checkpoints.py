@@ -90,3 +90,26 @@ def completed_epochs(checkpoint: dict[str, Any]) -> int:
         return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"])
     except (KeyError, TypeError):
         return 0
+
+
+def algo_of(source: str | Path) -> str:
+    """The algorithm that wrote a run directory, a checkpoint, or an exported ``.safetensors`` file (its metadata)."""
+    p = Path(source)
+    if p.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        if not p.is_file():
+            raise CheckpointError(f"not found: {p}")
+        try:
+            with safe_open(str(p), "pt") as f:
+                algo = (f.metadata() or {}).get("algo")
+        except Exception as exc:  # noqa: BLE001 - any parse failure means "not a safetensors file"
+            raise CheckpointError(f"{p}: not a readable safetensors file ({str(exc).splitlines()[0][:200]})") from None
+        if not algo:
+            raise CheckpointError(f"{p}: its metadata names no algorithm: not a raylight export")
+        return str(algo)
+    path = find_checkpoint(p)
+    algo = config_from_checkpoint(load_checkpoint_file(path), path).get("algo")
+    if not isinstance(algo, str):
+        raise CheckpointError(f"{path}: its config names no algorithm")
+    return algo

@@ -1,5 +1,6 @@
-"""``raylight`` command line: train and schema here; each domain adds its commands (evaluate, finetune,
-export) through the ``raylight.commands`` entry points, so the core never imports a domain.
+"""``raylight`` command line: train, sweep, submit, jobs, export (dispatched to the run's task) and schema here;
+each domain adds its own commands (evaluate, finetune) through the ``raylight.commands`` entry points, so the
+core never imports a domain.
 
 ``key=value`` overrides are accepted anywhere after the config, also after flags such as ``--resume``.
 User mistakes (bad config key, missing file, unfit checkpoint) print one line and exit 2; a run that
@@ -13,6 +14,7 @@ import json
 import os
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from raylight.core.errors import RaylightError, RunFailed
@@ -54,6 +56,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from raylight.core.study import run_sweep
 
     return run_sweep(load_config(args.config, args.overrides), args.sweep)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from raylight.core.checkpoints import algo_of
+    from raylight.core.registry import get_algorithm
+    from raylight.core.task import ExportOptions
+
+    options = ExportOptions(args.out, args.format, args.checkpoint, args.overwrite, args.trust_checkpoint_env)
+    task = get_algorithm(algo_of(args.run)).task
+    print(json.dumps(task.export(Path(args.run), options), indent=1))
+    return 0
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -110,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=default_address(), help="Ray job server address (default as for submit)")
     p.add_argument("--follow", action="store_true", help="logs: keep printing until the job ends")
     p.set_defaults(func=_cmd_jobs)
+
+    p = sub.add_parser("export", help="write a run's model for use outside raylight (RL policy, SSL encoder, Hugging Face BERT dir)")
+    p.add_argument("run", metavar="RUN_OR_CKPT", help="run directory, checkpoint file or exported encoder .safetensors")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    p.add_argument(
+        "--format", default=None,
+        help="RL: onnx | torchscript | safetensors (default), each with policy.json; pretraining: safetensors; text: huggingface",
+    )
+    p.add_argument("--checkpoint", choices=["best", "last"], default=None, help="which of a run directory's checkpoints (RL default: best)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
+    p.add_argument("--trust-checkpoint-env", action="store_true", help="RL: allow the checkpoint's own 'module:Class' env to be imported")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("schema", help="print every config key with its default and meaning (markdown)")
     p.set_defaults(func=_cmd_schema)

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 import pytorch_lightning as pl
 
 from raylight.core.config import ExperimentConfig
+from raylight.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,17 @@ class BestMetric:
 
     def better(self, value: float, than: float | None) -> bool:
         return than is None or (value > than if self.mode == "max" else value < than)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What ``raylight export`` asked for; each task says which formats it writes (``None``: its default)."""
+
+    out: Path
+    format: str | None = None
+    which: str | None = None  # a run directory's checkpoint: "best" / "last" (None: the task's choice)
+    overwrite: bool = False
+    trust_checkpoint_env: bool = False  # RL: a checkpoint naming a Python env may import it to rebuild the spaces
 
 
 @dataclass
@@ -82,3 +94,12 @@ class Task(Protocol):
 
     def summary(self, cfg: Any, parts: RankParts, trainer: pl.Trainer) -> dict[str, Any]:
         """Metrics for ``summary.json`` (rank 0 only), including ``stop_reason``."""
+
+    def export(self, source: Path, options: ExportOptions) -> dict[str, Any]:
+        """Write a run's model for use outside raylight (``raylight export``); returns the files written."""
+
+
+def check_export_format(options: ExportOptions, only: str) -> None:
+    """Tasks that write one format refuse any other by name."""
+    if options.format not in (None, only):
+        raise ConfigError(f"--format: this run exports as {only} only, got {options.format!r}")

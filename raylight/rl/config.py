@@ -32,6 +32,9 @@ class EnvConfig(Section):
         "statistics shared by every worker and kept in checkpoints; episode returns in metrics and evaluation stay raw.",
     )
     reward_clip: float = Field(10.0, gt=0, description="With normalize_reward: clip scaled rewards to +-reward_clip.")
+    clip_reward: bool = Field(
+        False, description="Train on sign(reward) (DeepMind's Atari reward clipping); episode returns in metrics and evaluation stay raw."
+    )
     reward_gamma: float = Field(0.99, gt=0, le=1, description="With normalize_reward: discount of the running return whose std scales rewards.")
     clip_actions: bool = Field(True, description="Clip continuous actions to the Box bounds when sent to the env.")
 

@@ -26,11 +26,12 @@ def load_agent(run_or_ckpt: str | Path, env_id: str | None = None, trust_checkpo
     ckpt = load_checkpoint_file(path)
     raw = config_from_checkpoint(ckpt, path)
     env = raw.get("env") if isinstance(raw.get("env"), dict) else {}
-    if env_id is not None and env_id != env.get("id"):  # the checkpoint's kwargs belong to its own env
-        raw = {**raw, "env": {**env, "id": env_id, "kwargs": {}}}
+    if env_id is not None:  # the user's own choice of env: trusted, as anything on their command line
+        if env_id != env.get("id"):  # the checkpoint's kwargs belong to its own env
+            raw = {**raw, "env": {**env, "id": env_id, "kwargs": {}}}
     elif ":" in str(env.get("id", "")) and not trust_checkpoint_env:
         raise CheckpointError(
-            f"{path}: the checkpoint's config names the Python env {env['id']!r}; evaluating it would import and run "
+            f"{path}: the checkpoint's config names the Python env {env['id']!r}; loading it would import and run "
             f"that code. If you trust this file, pass --env {env['id']} (or --trust-checkpoint-env)"
         )
     cfg = build_config(raw)

@@ -168,9 +168,9 @@ class RolloutWorker:
                 for i in np.flatnonzero(done):
                     true_next[i] = info["final_obs"][i]
             next_buf[t] = self._normalized(true_next)
-            rewards[t] = reward
+            rewards[t] = np.sign(reward) if self.env_cfg.clip_reward else reward  # what the learner trains on
             if disc_returns is not None:
-                self._disc_return = self._disc_return * self.env_cfg.reward_gamma + reward
+                self._disc_return = self._disc_return * self.env_cfg.reward_gamma + rewards[t]
                 disc_returns[t] = self._disc_return
                 self._disc_return[done] = 0.0
             terminated[t] = term

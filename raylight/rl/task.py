@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 
 from raylight.core.errors import CheckpointError, ConfigError
 from raylight.core.registry import get_algorithm
-from raylight.core.task import BestMetric, RankContext, RankParts
+from raylight.core.task import BestMetric, ExportOptions, RankContext, RankParts
 from raylight.rl.config import RLExperimentConfig, resolved_stop_return
 from raylight.rl.envs import resolve_env_id, single_spaces
 from raylight.rl.evaluation import EvaluationCallback
@@ -51,6 +51,15 @@ class RLTask:
                 f"trainer.total_env_steps: the checkpoint already ran {done:,} env steps (budget {cfg.trainer.total_env_steps:,}); "
                 "raise trainer.total_env_steps to continue it"
             )
+
+    def export(self, source: Path, options: ExportOptions) -> dict[str, Any]:
+        """The greedy policy as ONNX, TorchScript or safetensors, with ``policy.json`` (``raylight.rl.export``)."""
+        from raylight.rl.export import export_policy
+
+        return export_policy(
+            source, options.out, options.format or "safetensors", which=options.which or "best",
+            overwrite=options.overwrite, trust_checkpoint_env=options.trust_checkpoint_env,
+        )
 
     def uses_ray(self, cfg: RLExperimentConfig) -> bool:
         return cfg.rollout.num_workers > 0

@@ -1,9 +1,8 @@
-"""``raylight finetune`` and ``raylight export``: the SSL commands, added to the CLI through the ``raylight.commands`` entry point."""
+"""``raylight finetune``: the SSL command, added to the CLI through the ``raylight.commands`` entry point."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,6 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return run_and_report(cfg, args.resume)
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    from raylight.core.checkpoints import find_checkpoint, load_checkpoint_file
-    from raylight.models.encoder_io import export_encoder
-    from raylight.ssl.text.bert import TEXT_RECORD_KEY
-
-    if Path(args.run).suffix != ".safetensors" and TEXT_RECORD_KEY in load_checkpoint_file(path := find_checkpoint(args.run)):
-        # a BERT run: a Hugging Face directory
-        from raylight.ssl.text.export import export_text_run
-
-        print(json.dumps(export_text_run(path, args.out, overwrite=args.overwrite), indent=1))
-        return 0
-    print(json.dumps(export_encoder(args.run, args.out, overwrite=args.overwrite), indent=1))
-    return 0
-
-
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("finetune", help="fine-tune a pretrained encoder with a head; reports test metrics")
     p.add_argument("config", help="fine-tuning YAML, e.g. configs/finetune-digits.yaml")
@@ -46,9 +30,3 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--from", dest="source", metavar="CHECKPOINT", help="pretrained run dir, .ckpt or exported encoder .safetensors")
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue an interrupted fine-tuning run")
     p.set_defaults(func=_cmd_finetune)
-
-    p = sub.add_parser("export", help="write a run's encoder: safetensors + JSON architecture, or a Hugging Face directory for BERT runs")
-    p.add_argument("run", metavar="RUN_OR_CKPT", help="run directory or checkpoint file")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
-    p.set_defaults(func=_cmd_export)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from raylight.core.checkpoints import completed_epochs
+from raylight.core.checkpoints import completed_epochs, find_checkpoint
 from raylight.core.errors import ConfigError
 from raylight.core.registry import get_algorithm
-from raylight.core.task import BestMetric, RankContext, RankParts
+from raylight.core.task import BestMetric, ExportOptions, RankContext, RankParts, check_export_format
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.data import ShardDataModule
 from raylight.ssl.datasets import DatasetInfo, dataset_info
@@ -54,6 +54,14 @@ class SSLTask:
                 f"data.num_shards: {cfg.data.num_shards} shards but the {self.split} split of {cfg.data.dataset!r} "
                 f"has only {num_samples} samples"
             )
+
+    def export(self, source: Path, options: ExportOptions) -> dict[str, Any]:
+        """The encoder as ``encoder.safetensors`` + ``encoder.json`` (architecture), loadable without raylight."""
+        from raylight.models.encoder_io import export_encoder
+
+        check_export_format(options, "safetensors")
+        path = source if source.suffix == ".safetensors" else find_checkpoint(source, options.which or "last")
+        return export_encoder(path, options.out, overwrite=options.overwrite)
 
     def check_resume(self, cfg: SSLExperimentConfig, saved_config: dict[str, Any], checkpoint: dict[str, Any]) -> None:
         check_epochs_left(cfg.trainer.max_epochs, checkpoint)

@@ -1,5 +1,5 @@
 """Observation normalization: exact moment merging, one set of statistics for all workers, kept through
-checkpoint -> resume -> evaluate, frozen in evaluation."""
+checkpoint -> resume -> evaluate -> export, frozen in evaluation; reward scaling and clipping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
+from raylight.core.cli import main
 from raylight.core.config import load_config
 from raylight.core.run import train
 from raylight.rl.acting import Exploration
@@ -90,6 +92,12 @@ def test_statistics_survive_checkpoint_resume_and_evaluation(run_root: str) -> N
     torch.testing.assert_close(load_agent(resumed.checkpoint).cpu_actor().mean, before)  # evaluation never updates them
     eval_rows = json.loads((resumed.run_dir / "eval.json").read_text())["history"]
     assert eval_rows[-1]["env_steps"] == 1024
+    # ... and the exported policy carries the same statistics, in its model and stated in policy.json
+    out = Path(run_root) / "exported"
+    assert main(["export", str(resumed.run_dir), "--checkpoint", "last", "--out", str(out)]) == 0
+    stated = json.loads((out / "policy.json").read_text())["preprocessing_in_model"]["observation_normalization"]
+    np.testing.assert_allclose(stated["mean"], before.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(load_file(str(out / "policy.safetensors"))["actor.mean"].numpy(), before.numpy(), rtol=0)
 
 
 def test_image_observations_refuse_normalize_obs() -> None:
@@ -99,3 +107,11 @@ def test_image_observations_refuse_normalize_obs() -> None:
     cfg = load_config(ROOT / "configs" / "dqn-cartpole.yaml", ["env.id=tests.fixtures.envs:PixelTarget", "env.normalize_obs=true"])
     with pytest.raises(ConfigError, match="env.normalize_obs: needs float vector observations"):
         RL_TASK.check(cfg)
+
+
+def test_clip_reward_trains_on_the_sign_and_keeps_episode_returns_raw() -> None:
+    """Atari's reward clipping: the learner sees -1/0/+1, metrics and evaluation the game's real score."""
+    env = EnvConfig(id="Pendulum-v1", clip_reward=True)  # rewards in [-16.3, 0]
+    batch = RolloutWorker(env, num_envs=2, seed=0, actor_factory=None).sample(200, Exploration(random=True))
+    assert set(np.unique(batch.rewards).tolist()) <= {-1.0, 0.0} and (batch.rewards == -1.0).mean() > 0.9
+    assert len(batch.episode_returns) == 2 and (batch.episode_returns < -200).all()  # raw 200-step returns

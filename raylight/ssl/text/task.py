@@ -13,9 +13,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from raylight.core.checkpoints import find_checkpoint
 from raylight.core.errors import ConfigError
 from raylight.core.registry import get_algorithm
-from raylight.core.task import BestMetric, RankContext, RankParts
+from raylight.core.task import BestMetric, ExportOptions, RankContext, RankParts, check_export_format
 from raylight.ssl.text.config import TextDataConfig, TextExperimentConfig
 
 
@@ -142,6 +143,13 @@ class TextTask:
                 raise ConfigError(f"data.num_shards: {cfg.data.num_shards} shards but only {rows} labelled training rows")
         if cfg.data.num_shards < cfg.trainer.num_workers:
             raise ConfigError(f"data.num_shards ({cfg.data.num_shards}) must be at least trainer.num_workers ({cfg.trainer.num_workers})")
+
+    def export(self, source: Path, options: ExportOptions) -> dict[str, Any]:
+        """BERT runs: a Hugging Face ``save_pretrained`` directory; word2vec: ``word2vec.txt`` + safetensors."""
+        from raylight.ssl.text.export import export_text_run
+
+        check_export_format(options, "huggingface")
+        return export_text_run(find_checkpoint(source, options.which or "last"), options.out, overwrite=options.overwrite)
 
     def check_resume(self, cfg: TextExperimentConfig, saved_config: dict[str, Any], checkpoint: dict[str, Any]) -> None:
         from raylight.ssl.task import check_epochs_left
