@@ -13,11 +13,11 @@ from typing import Literal, NamedTuple
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from raylight.rl.acting import ActorOutput, Exploration
-from raylight.rl.distributions import Distribution, build_policy_head
+from raylight.rl.distributions import Distribution, StateDependentGaussianHead, build_policy_head
 from raylight.rl.losses import policy_gradient_loss
 from raylight.rl.networks import build_torso, layer_init
 from raylight.rl.rollout import RolloutBatch
@@ -28,10 +28,21 @@ class PolicyNetConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    hidden: list[int] = Field(default_factory=lambda: [64, 64], description="MLP widths (vector observations).")
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], description="MLP widths (vector observations) of the actor, and of the critic unless critic_hidden.")
+    critic_hidden: list[int] | None = Field(None, description="The critic's own MLP widths (SB3 net_arch vf); None: the same as hidden. Needs shared_torso false.")
     activation: Literal["relu", "tanh"] = Field("relu", description="MLP hidden nonlinearity (vector observations; the Nature-CNN keeps ReLU).")
     shared_torso: bool = Field(False, description="Actor and critic share one torso (usual for CNNs) or own one each.")
-    log_std_init: float = Field(0.0, description="Box actions: initial log-std of the state-independent Gaussian.")
+    ortho_init: bool = Field(True, description="Orthogonal init (gain sqrt 2 for hidden layers, 0.01 policy, 1 value), as SB3/CleanRL; false: PyTorch's default init.")
+    log_std: Literal["state_independent", "state_dependent"] = Field(
+        "state_independent", description="Box actions: a learned log-std vector, or a linear head on the features (clamped to [-20, 2])."
+    )
+    log_std_init: float = Field(0.0, description="Box actions: initial log-std (the vector's value, or the state-dependent head's bias).")
+
+    @model_validator(mode="after")
+    def _critic_widths_need_own_torso(self) -> PolicyNetConfig:
+        if self.critic_hidden is not None and self.shared_torso:
+            raise ValueError("critic_hidden: a shared torso has one set of widths; set agent.shared_torso=false")
+        return self
 
 
 class ActorCritic(nn.Module):
@@ -40,9 +51,15 @@ class ActorCritic(nn.Module):
     def __init__(self, obs_space: gym.Space, act_space: gym.Space, net: PolicyNetConfig) -> None:
         super().__init__()
         self.torso = build_torso(obs_space, net.hidden, net.activation)
-        self.critic_torso = None if net.shared_torso else build_torso(obs_space, net.hidden, net.activation)
-        self.pi = build_policy_head(act_space, self.torso.out_dim, net.log_std_init)
-        self.v = layer_init(nn.Linear(self.torso.out_dim, 1), gain=1.0)
+        self.critic_torso = None if net.shared_torso else build_torso(obs_space, net.critic_hidden or net.hidden, net.activation)
+        self.pi = build_policy_head(act_space, self.torso.out_dim, net.log_std_init, state_dependent_std=net.log_std == "state_dependent")
+        self.v = layer_init(nn.Linear((self.critic_torso or self.torso).out_dim, 1), gain=1.0)
+        if not net.ortho_init:  # every layer back to PyTorch's default (Kaiming-uniform) init
+            for layer in self.modules():
+                if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                    layer.reset_parameters()
+            if isinstance(self.pi, StateDependentGaussianHead):
+                nn.init.constant_(self.pi.log_std.bias, net.log_std_init)
 
     def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
         h = self.torso(obs)  # (B, F)

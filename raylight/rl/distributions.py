@@ -93,10 +93,27 @@ class GaussianHead(nn.Module):
         return DiagGaussian(self.mean(features), self.log_std)
 
 
-def build_policy_head(act_space: gym.Space, in_dim: int, log_std_init: float) -> nn.Module:
+class StateDependentGaussianHead(nn.Module):
+    """Features (B, F) -> DiagGaussian whose log-std (B, D) is a linear function of the features, clamped to
+    [LOG_STD_MIN, LOG_STD_MAX] (SAC's bounds) so a few extreme states cannot collapse or explode the policy."""
+
+    LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+    def __init__(self, in_dim: int, dim: int, log_std_init: float) -> None:
+        super().__init__()
+        self.mean = layer_init(nn.Linear(in_dim, dim), gain=0.01)
+        self.log_std = layer_init(nn.Linear(in_dim, dim), gain=0.01)
+        nn.init.constant_(self.log_std.bias, float(log_std_init))
+
+    def forward(self, features: torch.Tensor) -> DiagGaussian:
+        return DiagGaussian(self.mean(features), self.log_std(features).clamp(self.LOG_STD_MIN, self.LOG_STD_MAX))
+
+
+def build_policy_head(act_space: gym.Space, in_dim: int, log_std_init: float, state_dependent_std: bool = False) -> nn.Module:
     """Categorical head for Discrete actions, diagonal Gaussian head for 1-D Box actions."""
     if isinstance(act_space, gym.spaces.Discrete):
         return CategoricalHead(in_dim, int(act_space.n))
     if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
-        return GaussianHead(in_dim, int(act_space.shape[0]), log_std_init)
+        head = StateDependentGaussianHead if state_dependent_std else GaussianHead
+        return head(in_dim, int(act_space.shape[0]), log_std_init)
     raise ConfigError(f"env.id: action space {act_space} is not supported (need Discrete or a 1-D Box)")

@@ -22,7 +22,7 @@ from torch import nn
 
 from raylight.core.checkpoints import find_checkpoint
 from raylight.core.errors import ConfigError, RaylightError
-from raylight.rl.distributions import CategoricalHead, GaussianHead
+from raylight.rl.distributions import CategoricalHead, GaussianHead, StateDependentGaussianHead
 from raylight.rl.networks import MLP, NatureCNN, QNetwork, _AddChannel
 from raylight.rl.normalization import NormalizedActor
 
@@ -137,7 +137,7 @@ def greedy_layers(policy: GreedyPolicy) -> list[dict[str, Any]]:
     elif isinstance(actor.pi, CategoricalHead):
         layers += _torso_layers(actor.torso, names)
         layers += [{"op": "linear", **_weights(actor.pi.logits, names)}, {"op": "log_softmax"}, {"op": "argmax"}]
-    elif isinstance(actor.pi, GaussianHead):
+    elif isinstance(actor.pi, (GaussianHead, StateDependentGaussianHead)):
         layers += _torso_layers(actor.torso, names)
         layers.append({"op": "linear", **_weights(actor.pi.mean, names)})  # the Gaussian's mean is its mode
     else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -29,6 +29,8 @@ from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.normalization import Moments, NormalizedActor, reward_snapshot, snapshot, split_snapshot
 from raylight.rl.rollout import RolloutBatch
+
+Schedule = Literal["constant", "linear"]  # a hyperparameter held, or annealed linearly to 0 over the run
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,18 @@ class RLModule(pl.LightningModule):
             out["rollout/return_mean"] = float(np.mean(self.recent_returns))
             out["rollout/length_mean"] = float(np.mean(self.recent_lengths))
         return out
+
+    def progress_remaining(self) -> float:
+        """1 at the start of the run, 0 at trainer.total_env_steps (SB3's schedule argument)."""
+        return max(0.0, 1.0 - self.env_steps / self.cfg.trainer.total_env_steps)
+
+    def scheduled(self, value: float, schedule: Schedule) -> float:
+        return value * (self.progress_remaining() if schedule == "linear" else 1.0)
+
+    def set_lr(self, opt: Any, lr: float, schedule: Schedule) -> None:
+        """Apply ``lr`` under its schedule to every parameter group, before this iteration's updates."""
+        for group in opt.param_groups:
+            group["lr"] = self.scheduled(lr, schedule)
 
     def optimizer_step(self, opt: Any, loss: torch.Tensor, params: Any, max_grad_norm: float | None) -> None:
         """zero_grad -> backward (through Lightning, for precision plugins) -> numerics check -> optional norm clip -> step."""

@@ -27,7 +27,7 @@ from raylight.rl.actor_critic import (
     explained_variance,
 )
 from raylight.rl.config import RLExperimentConfig
-from raylight.rl.module import RLModule, RolloutRequest
+from raylight.rl.module import RLModule, RolloutRequest, Schedule
 from raylight.rl.returns import gae
 from raylight.rl.rollout import RolloutBatch
 from raylight.rl.task import RL_TASK
@@ -35,7 +35,7 @@ from raylight.rl.task import RL_TASK
 
 class A2CConfig(PolicyNetConfig):
     lr: float = Field(7e-4, gt=0, description="Learning rate (initial value under a linear schedule).")
-    lr_schedule: Literal["constant", "linear"] = Field("constant", description="linear: anneal lr to 0 over the run.")
+    lr_schedule: Schedule = Field("constant", description="linear: anneal lr to 0 over the run.")
     optimizer: Literal["rmsprop", "adam"] = Field("rmsprop", description="RMSprop(alpha 0.99, eps 1e-5) as in the paper/SB3, or Adam.")
     n_steps: int = Field(5, ge=1, description="Steps per env per update (the n of n-step returns).")
     gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
@@ -78,10 +78,7 @@ class A2C(RLModule):
         assert batch.policy_version == self.policy_version, "stale rollout reached A2C"
         hp = self.hp
         opt = self.optimizers()
-        frac = max(0.0, 1.0 - self.env_steps / self.cfg.trainer.total_env_steps)
-        lr = hp.lr * (frac if hp.lr_schedule == "linear" else 1.0)
-        for group in opt.param_groups:
-            group["lr"] = lr
+        self.set_lr(opt, hp.lr, hp.lr_schedule)
 
         # 1. n-step / GAE advantages, bootstrapping V(s') where an episode is cut.
         next_values = bootstrap_values(self.policy, batch.next_obs)  # (T, N)
@@ -105,6 +102,6 @@ class A2C(RLModule):
             {
                 **{f"train/{k}": float(v) for k, v in stats.items()},
                 "train/explained_variance": explained_variance(batch.values.flatten(0, 1), b_returns),
-                "train/lr": lr,
+                "train/lr": opt.param_groups[0]["lr"],
             }
         )

@@ -24,7 +24,7 @@ from raylight.core.registry import register_algorithm
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.losses import dqn_td_target
-from raylight.rl.module import RLModule, RolloutRequest
+from raylight.rl.module import RLModule, RolloutRequest, Schedule
 from raylight.rl.networks import QNetwork
 from raylight.rl.replay import ReplayBuffer, ReplaySamples
 from raylight.rl.rollout import RolloutBatch
@@ -34,7 +34,8 @@ from raylight.rl.task import RL_TASK
 class DQNConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate (initial value under a linear schedule).")
+    lr_schedule: Schedule = Field("constant", description="linear: anneal lr to 0 over trainer.total_env_steps (SB3's linear schedule).")
     gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
     batch_size: int = Field(64, ge=1, description="Transitions per minibatch.")
     buffer_size: int = Field(100_000, ge=1, description="Replay capacity in transitions.")
@@ -42,7 +43,9 @@ class DQNConfig(BaseModel):
     train_freq: int = Field(256, ge=1, description="Env steps (over all envs) collected per iteration.")
     gradient_steps: int = Field(128, ge=1, description="Minibatch updates per iteration.")
     target_update: Literal["hard", "polyak"] = Field("hard", description="Copy the online net, or Polyak-average into it.")
-    target_update_interval: int = Field(128, ge=1, description="Hard updates: gradient steps between target copies.")
+    target_update_interval: int = Field(
+        128, ge=1, description="Hard updates: gradient steps between target copies (SB3/RL Zoo count env steps: theirs x gradient_steps / train_freq here)."
+    )
     tau: float = Field(0.005, gt=0, le=1, description="Polyak coefficient per gradient step.")
     eps_start: float = Field(1.0, ge=0, le=1, description="Initial exploration epsilon.")
     eps_end: float = Field(0.04, ge=0, le=1, description="Final exploration epsilon.")
@@ -125,6 +128,7 @@ class DQN(RLModule):
     # --- learning -----------------------------------------------------------------------------
     def training_step(self, batch: ReplaySamples, batch_idx: int) -> None:
         opt = self.optimizers()
+        self.set_lr(opt, self.hp.lr, self.hp.lr_schedule)
         losses, q_means = [], []
         for g in range(batch.obs.shape[0]):
             mb = ReplaySamples(*(x[g] for x in batch))  # (B, ...)
@@ -148,6 +152,7 @@ class DQN(RLModule):
                 "train/loss": float(torch.stack(losses).mean()),
                 "train/q_mean": float(torch.stack(q_means).mean()),
                 "train/epsilon": self.epsilon(),
+                "train/lr": opt.param_groups[0]["lr"],
                 "train/gradient_updates": float(self.gradient_updates),
             }
         )

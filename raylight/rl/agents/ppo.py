@@ -10,7 +10,7 @@ with gradient-norm clipping, linear or constant lr / clip-range schedules (as RL
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -30,12 +30,10 @@ from raylight.rl.actor_critic import (
 )
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.losses import approx_kl, clip_fraction, ppo_clipped_surrogate, ppo_value_loss
-from raylight.rl.module import RLModule, RolloutRequest
+from raylight.rl.module import RLModule, RolloutRequest, Schedule
 from raylight.rl.returns import gae
 from raylight.rl.rollout import RolloutBatch
 from raylight.rl.task import RL_TASK
-
-Schedule = Literal["constant", "linear"]
 
 
 class PPOConfig(PolicyNetConfig):
@@ -99,20 +97,13 @@ class PPO(RLModule):
     def make_training_item(self, batches: list[RolloutBatch]) -> OnPolicyRollout:
         return collate_rollouts(batches)
 
-    def progress_remaining(self) -> float:
-        """1 at the start of the run, 0 at trainer.total_env_steps (SB3's schedule argument)."""
-        return max(0.0, 1.0 - self.env_steps / self.cfg.trainer.total_env_steps)
-
     def training_step(self, batch: OnPolicyRollout, batch_idx: int) -> None:
         # On-policy: the rollout must come from the weights being updated (no loader prefetch, no stale worker).
         assert batch.policy_version == self.policy_version, "stale rollout reached PPO"
         hp = self.hp
         opt = self.optimizers()
-        frac = self.progress_remaining()
-        lr = hp.lr * (frac if hp.lr_schedule == "linear" else 1.0)
-        clip_coef = hp.clip_range * (frac if hp.clip_schedule == "linear" else 1.0)
-        for group in opt.param_groups:
-            group["lr"] = lr
+        self.set_lr(opt, hp.lr, hp.lr_schedule)
+        clip_coef = self.scheduled(hp.clip_range, hp.clip_schedule)
 
         # 1. Advantages and value targets: GAE over the rollout, bootstrapping V(s') where an episode is cut.
         next_values = bootstrap_values(self.policy, batch.next_obs)  # (T, N)
@@ -173,7 +164,7 @@ class PPO(RLModule):
             {
                 **metrics,
                 "train/explained_variance": explained_variance(b_values, b_returns),
-                "train/lr": lr,
+                "train/lr": opt.param_groups[0]["lr"],
                 "train/clip_range": clip_coef,
                 "train/epochs": float(epochs_done),
             }

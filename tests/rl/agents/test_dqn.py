@@ -143,3 +143,25 @@ def test_dqn_with_ray_rollout_actors_and_wandb_offline(run_root: str) -> None:
     assert (result.run_dir / "config.yaml").is_file()
     wandb_files = list((result.run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert wandb_files and wandb_files[0].stat().st_size > 1000, "offline W&B run must be finished, not an empty header"
+
+
+def test_dqn_learning_rate_anneals_linearly(run_root: str) -> None:
+    """agent.lr_schedule=linear: lr * (1 - env_steps / total_env_steps) at each iteration, as SB3's linear schedule."""
+    cfg = _cfg(run_root, "trainer.total_env_steps=1000", "agent.learning_starts=200", "agent.train_freq=100", "agent.gradient_steps=2",
+               "agent.lr_schedule=linear", "agent.lr=0.01", "eval.every_env_steps=100000", "eval.stop_at_return=null")
+    from raylight.rl.agents.dqn import DQN
+
+    seen: list[tuple[int, float]] = []
+    original = DQN.optimizer_step
+
+    def spy(self, opt, loss, params, max_grad_norm):  # noqa: ANN001, ANN202
+        seen.append((self.env_steps, opt.param_groups[0]["lr"]))
+        return original(self, opt, loss, params, max_grad_norm)
+
+    DQN.optimizer_step = spy
+    try:
+        train(cfg)
+    finally:
+        DQN.optimizer_step = original
+    assert seen and all(lr == pytest.approx(0.01 * (1 - steps / 1000)) for steps, lr in seen), seen
+    assert seen[0][1] > seen[-1][1]

@@ -208,6 +208,39 @@ def test_policy_net_activation_is_configurable() -> None:
     assert load_config(CONFIGS / "ppo-acrobot.yaml").agent.activation == "tanh"
 
 
+def test_critic_widths_init_and_log_std_are_options() -> None:
+    """SB3's net_arch pi/vf, ortho_init and state-dependent std have a config key each."""
+    box, act = gym.spaces.Box(-1, 1, (6,)), gym.spaces.Box(-1, 1, (2,))
+    net = ActorCritic(box, act, PolicyNetConfig(hidden=[8], critic_hidden=[32, 16]))
+    assert [m.out_features for m in net.torso.net if isinstance(m, torch.nn.Linear)] == [8]
+    assert [m.out_features for m in net.critic_torso.net if isinstance(m, torch.nn.Linear)] == [32, 16]
+    assert net.v.in_features == 16 and net.value(torch.zeros(5, 6)).shape == (5,)
+    with pytest.raises(ValueError, match="critic_hidden: a shared torso"):
+        PolicyNetConfig(critic_hidden=[32], shared_torso=True)
+
+    torch.manual_seed(0)
+    ortho = ActorCritic(box, act, PolicyNetConfig(hidden=[64]))
+    w = ortho.torso.net[0].weight  # (64, 6) orthogonal, gain sqrt(2): columns orthogonal with squared norm 2
+    torch.testing.assert_close(w.T @ w, 2.0 * torch.eye(6), atol=1e-5, rtol=0)
+    torch.manual_seed(0)
+    default = ActorCritic(box, act, PolicyNetConfig(hidden=[64], ortho_init=False, log_std="state_dependent", log_std_init=-0.5))
+    bound = 1 / np.sqrt(6)  # PyTorch's Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert default.torso.net[0].weight.abs().max() <= bound and not torch.allclose(default.torso.net[0].bias, torch.zeros(64))
+
+    dist, _ = default(torch.randn(4, 6) * 3)
+    assert dist.log_std.shape == (4, 2) and not torch.allclose(dist.log_std[0], dist.log_std[1])  # depends on the state
+    torch.testing.assert_close(default.pi.log_std.bias, torch.full((2,), -0.5))
+    dist, _ = default(torch.full((1, 6), 1e6))
+    assert dist.log_std.min() >= -20 and dist.log_std.max() <= 2  # clamped
+
+
+def test_ppo_trains_with_state_dependent_std_and_own_critic_widths(run_root: str) -> None:
+    cfg = load_config(CONFIGS / "ppo-pendulum.yaml", [*quiet(run_root), "trainer.total_env_steps=512", "agent.n_steps=128",
+                      "eval.every_env_steps=100000", "eval.episodes=1", "agent.log_std=state_dependent",
+                      "agent.critic_hidden=[32]", "agent.ortho_init=false"])
+    assert np.isfinite(train(cfg).metrics["eval_return_mean"])
+
+
 @pytest.mark.slow
 def test_ppo_with_two_ray_rollout_workers(ray_session: None, run_root: str) -> None:
     cfg = load_config(
