@@ -37,6 +37,11 @@ class EnvConfig(Section):
     )
     reward_gamma: float = Field(0.99, gt=0, le=1, description="With normalize_reward: discount of the running return whose std scales rewards.")
     clip_actions: bool = Field(True, description="Clip continuous actions to the Box bounds when sent to the env.")
+    backend: Literal["gymnasium", "envpool"] = Field(
+        "gymnasium",
+        description="Vector-env backend: gymnasium's SyncVectorEnv, or envpool's C++ batch (pip install envpool; its classic-control, "
+        "Box2D, MuJoCo and Atari ids; videos still render through gymnasium).",
+    )
 
 
 class RolloutConfig(Section):

@@ -88,7 +88,12 @@ class FireReset(gym.Wrapper):
 
 
 def make_vector_env(cfg: EnvConfig, num_envs: int, seed: int, render_mode: str | None = None) -> gym.vector.VectorEnv:
-    """A synchronous vector env of ``num_envs`` copies, reset with seeds ``seed .. seed+num_envs-1``."""
+    """A synchronous vector env of ``num_envs`` copies, reset with seeds ``seed .. seed+num_envs-1`` (SAME_STEP
+    autoreset on either backend)."""
+    if cfg.backend == "envpool" and render_mode is None:
+        from raylight.rl.envpool_backend import EnvpoolVectorEnv
+
+        return EnvpoolVectorEnv(cfg, num_envs, seed)  # type: ignore[return-value]
     gym_id = resolve_env_id(cfg.id)
     kwargs = dict(cfg.kwargs)
     if cfg.atari_preprocessing and gym_id.startswith("ALE/"):

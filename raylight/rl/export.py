@@ -227,6 +227,7 @@ def describe(module: Any, policy: GreedyPolicy, checkpoint: Path, fmt: str, mode
         "source": {"checkpoint": str(checkpoint), "algo": cfg.algo, "env_steps_trained": int(module.env_steps)},
         "env": {
             "id": cfg.env.id,
+            "backend": cfg.env.backend,
             "kwargs": cfg.env.kwargs,
             "make_kwargs_added": {"frameskip": 1} if cfg.env.atari_preprocessing and cfg.env.id.startswith("ALE/") else {},
             "wrappers": env_wrappers(cfg.env),

@@ -32,7 +32,8 @@ class RLTask:
     step_metric = "env_steps"  # every RL metric is plotted against env steps, not gradient updates
 
     def check(self, cfg: RLExperimentConfig) -> None:
-        resolve_env_id(cfg.env.id)
+        if cfg.env.backend == "gymnasium":
+            resolve_env_id(cfg.env.id)
         ranks, workers = cfg.trainer.num_workers, cfg.rollout.num_workers
         if workers % ranks:
             raise ConfigError(
