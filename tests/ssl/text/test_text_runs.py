@@ -30,6 +30,17 @@ def run_cli(capsys: pytest.CaptureFixture, *args: str) -> dict:
     return json.loads(captured.out)
 
 
+def write_corpus(corpus: Path, files: int = 8, docs_per_file: int = 20) -> Path:
+    """A small corpus of many files: 3-line documents of random words, blank lines between documents."""
+    corpus.mkdir()
+    words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jumbo boxes".split()
+    rng = np.random.default_rng(0)
+    for i in range(files):
+        docs = ["\n".join(" ".join(rng.choice(words, 12)) for _ in range(3)) for _ in range(docs_per_file)]
+        (corpus / f"part-{i}.txt").write_text("\n\n".join(docs) + "\n")
+    return corpus
+
+
 @pytest.fixture(scope="module")
 def mlm_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: str) -> Path:
     """MLM on python-docs: one epoch of a tiny BERT on short sequences (1,057 steps of 16 x 32 tokens; ~75 s on 2
@@ -121,13 +132,7 @@ def test_many_files_each_rank_reads_only_its_own(tmp_path: Path) -> None:
     from raylight.ssl.text.sources import TextShardReader
     from raylight.ssl.text.task import trained_tokenizer
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jumbo boxes".split()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        docs = ["\n".join(" ".join(rng.choice(words, 12)) for _ in range(3)) for _ in range(20)]
-        (corpus / f"part-{i}.txt").write_text("\n\n".join(docs) + "\n")
+    corpus = write_corpus(tmp_path / "corpus")
     cfg = load_config(CONFIGS / "mlm-python-docs.yaml", [f"data.corpus={corpus}", "data.num_shards=4", f"data.cache_dir={tmp_path / 'c'}",
                                                          "data.vocab_size=100", "data.max_length=16", "data.test_fraction=0.2"])
     tok = trained_tokenizer(cfg.data)
@@ -188,3 +193,23 @@ def test_two_rank_ray_train_mlm(tmp_path: Path, cache_dir: str, capsys: pytest.C
     s = json.loads((Path(out["run_dir"]) / "summary.json").read_text())
     assert s["status"] == "completed" and s["learner_ranks"] == 2
     assert s["test_masked_tokens"] > 1000 and 0 <= s["test_masked_accuracy"] <= 1
+
+
+def test_mlm_with_bf16_autocast_and_gradient_accumulation(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The mixed-precision path on CPU (bf16 autocast; fp16 needs a GPU): master weights stay fp32, one optimizer
+    step per 2 batches, and the export still loads in transformers."""
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    corpus = write_corpus(tmp_path / "corpus", files=4, docs_per_file=40)
+    out = run_cli(capsys, "train", str(CONFIGS / "mlm-python-docs.yaml"), f"run_root={tmp_path / 'runs'}", f"data.corpus={corpus}",
+                  f"data.cache_dir={tmp_path / 'cache'}", "trainer.progress_bar=false", "tracking.backend=csv", "data.vocab_size=100",
+                  "data.max_length=32", "data.batch_size=8", "data.num_readers=0", "trainer.max_epochs=1",
+                  "trainer.precision=bf16-mixed", "trainer.accumulate_grad_batches=2")
+    ckpt = torch.load(Path(out["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert {v.dtype for v in ckpt["state_dict"].values() if v.is_floating_point()} == {torch.float32}
+    batches = out["train_sequences_per_epoch"] // 8  # full batches of 8 (seen: 178 sequences, 22 batches, 11 steps)
+    assert ckpt["global_step"] == out["steps"] == batches // 2
+    assert np.isfinite(out["test_masked_accuracy"])
+    assert main(["export", out["run_dir"], "--out", str(tmp_path / "hf")]) == 0
+    assert AutoModelForMaskedLM.from_pretrained(tmp_path / "hf").config.vocab_size == 100
