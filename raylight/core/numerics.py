@@ -32,12 +32,15 @@ class NumericsGuard:
         if not self.skipping and not torch.isfinite(loss):
             raise NonFiniteError(f"numerics: loss is {loss.item()} {where}; training stopped (trainer.numerics=skip drops such updates)")
 
-    def gradients_ok(self, params: Iterable[nn.Parameter], where: str) -> bool:
-        """True when every gradient is finite. Otherwise stop mode raises; skip mode clears the gradients
-        (the optimizer then leaves every weight and its state untouched), counts the update and returns False."""
+    def gradients_ok(self, params: Iterable[nn.Parameter], where: str, total_norm: torch.Tensor | None = None) -> bool:
+        """True when every gradient is finite (``total_norm``: their norm, when the caller has it already). Otherwise
+        stop mode raises; skip mode clears the gradients (the optimizer then leaves every weight and its state
+        untouched), counts the update and returns False."""
         params = list(params)
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads or torch.isfinite(nn.utils.get_total_norm(grads)):
+        if total_norm is None:
+            grads = [p.grad for p in params if p.grad is not None]
+            total_norm = nn.utils.get_total_norm(grads) if grads else None
+        if total_norm is None or torch.isfinite(total_norm):
             return True
         if not self.skipping:
             raise NonFiniteError(f"numerics: non-finite gradient {where}; training stopped (trainer.numerics=skip drops such updates)")

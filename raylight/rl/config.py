@@ -69,6 +69,9 @@ class EvalConfig(Section):
 
 class RLTrainerConfig(TrainerConfig):
     total_env_steps: int = Field(100_000, ge=1, description="Stop after this many environment steps (all learner ranks together).")
+    log_every_env_steps: int = Field(
+        1000, ge=1, description="Log training metrics at most once per this many env steps (evaluations are logged when they run)."
+    )
 
 
 class RLCheckpointConfig(CheckpointConfig):
