@@ -3,6 +3,7 @@
 Runs in a subprocess: the test session's own Ray instance must not be the one joined.
 """
 
+import importlib
 import json
 import os
 import subprocess
@@ -134,8 +135,9 @@ def test_ray_processes_end_when_the_trainer_is_killed(tmp_path: Path) -> None:
     import signal
     import time
 
-    import psutil
-    import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path
+    import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path: imported first, or psutil is missing
+
+    psutil = importlib.import_module("psutil")
 
     dqn = str(ROOT / "configs" / "dqn-cartpole.yaml")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(ROOT)}

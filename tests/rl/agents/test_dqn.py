@@ -18,11 +18,14 @@ def _cfg(run_root: str, *overrides: str):
 
 
 @pytest.mark.slow
-def test_dqn_learns_cartpole_to_475(run_root: str) -> None:
-    result = train(_cfg(run_root, "seed=0"))
+def test_dqn_solves_acrobot(run_root: str) -> None:
+    """configs/dqn-acrobot.yaml (RL Zoo hyperparameters) reaches Acrobot's -100 (random: -500); seen at 30k steps.
+    CartPole's 475 is reached by the DQN benchmark and the two-rank test; this one is the harder env."""
+    cfg = load_config(ROOT / "configs" / "dqn-acrobot.yaml", [f"run_root={run_root}", "tracking.backend=none", "trainer.progress_bar=false",
+                                                              "trainer.total_env_steps=40000", "eval.stop_at_return=-100"])
+    result = train(cfg)
     assert result.metrics["reached"] is not None, result.metrics
-    assert result.metrics["eval_return_mean"] >= 475
-    assert result.metrics["env_steps"] <= 50_000
+    assert result.metrics["eval_return_mean"] >= -100
 
 
 def test_checkpoint_round_trip_restores_the_same_greedy_policy(run_root: str) -> None:
