@@ -74,8 +74,9 @@ def worker_rate(spec: dict, backend: str, steps: int, policy: bool) -> float:
     return rate
 
 
-def pong_dqn_raylight(backend: str, steps: int, learning_starts: int) -> float:
-    """Learning env steps/s of raylight's DQN on Pong, measured after the random warm-up."""
+def pong_dqn_raylight(backend: str, steps: int, learning_starts: int, double_q: bool = True) -> float:
+    """Learning env steps/s of raylight's DQN on Pong, measured after the random warm-up (``double_q``: the
+    config's double DQN target, one more CNN forward per update than SB3's plain max over the target net)."""
     from raylight.core.config import load_config
     from raylight.core.run import train
 
@@ -83,7 +84,7 @@ def pong_dqn_raylight(backend: str, steps: int, learning_starts: int) -> float:
         cfg = load_config(ROOT / "configs" / "dqn-pong.yaml", [
             f"env.backend={backend}", f"trainer.total_env_steps={total}", f"agent.learning_starts={learning_starts}",
             "eval.every_env_steps=100000000", "eval.episodes=1", "tracking.backend=none", "trainer.progress_bar=false",
-            "run_root=/tmp/raylight-bench-runs", "checkpoint.every_iterations=100000", "agent.buffer_size=20000"])
+            "run_root=/tmp/raylight-bench-runs", "checkpoint.every_iterations=100000", "agent.buffer_size=20000", f"agent.double_q={double_q}"])
         t0 = time.perf_counter()
         train(cfg)
         return time.perf_counter() - t0
@@ -104,8 +105,10 @@ def pong_dqn_sb3(steps: int, learning_starts: int) -> float:
     hp = dict(learning_rate=1e-4, buffer_size=20_000, batch_size=32, gamma=0.99, target_update_interval=1000,
               train_freq=4, gradient_steps=1, exploration_fraction=0.1, exploration_final_eps=0.01, optimize_memory_usage=False)
 
-    def make() -> gym.Env:
-        return gym.wrappers.AtariPreprocessing(gym.make("ALE/Pong-v5", frameskip=1), frame_skip=4)
+    def make() -> gym.Env:  # (1, 84, 84) frames, so VecFrameStack stacks channels first: (4, 84, 84) as raylight's
+        env = gym.wrappers.AtariPreprocessing(gym.make("ALE/Pong-v5", frameskip=1), frame_skip=4)
+        space = gym.spaces.Box(0, 255, (1, 84, 84), np.uint8)
+        return gym.wrappers.TransformObservation(env, lambda o: o[None], observation_space=space)
 
     def run(total: int) -> float:
         env = VecFrameStack(DummyVecEnv([make]), 4, channels_order="first")
@@ -141,8 +144,8 @@ def main() -> None:
                 rates.setdefault(f"worker+policy {backend}", []).append(worker_rate(spec, backend, n, policy=True))
         med = {k: median(v) for k, v in rates.items()}
         rows.append([name, med["bare gymnasium"], med["bare envpool"], med["worker gymnasium"], med["worker envpool"],
-                     ratio(med["worker envpool"], med["worker gymnasium"]), med["worker+policy gymnasium"], med["worker+policy envpool"],
-                     ratio(med["worker+policy envpool"], med["worker+policy gymnasium"])])
+                     f"{ratio(med['worker envpool'], med['worker gymnasium']):.2f}", med["worker+policy gymnasium"], med["worker+policy envpool"],
+                     f"{ratio(med['worker+policy envpool'], med['worker+policy gymnasium']):.2f}"])
         print(name, {k: round(v) for k, v in med.items()}, flush=True)
     sampling = markdown_table(
         ["env (8 copies)", "bare gymnasium", "bare envpool", "raylight worker, gymnasium", "raylight worker, envpool", "envpool / gymnasium",
@@ -153,10 +156,11 @@ def main() -> None:
     for _ in range(1 if args.quick else 2):
         learning.setdefault("raylight DQN, gymnasium", []).append(pong_dqn_raylight("gymnasium", learn_steps, starts))
         learning.setdefault("raylight DQN, envpool", []).append(pong_dqn_raylight("envpool", learn_steps, starts))
+        learning.setdefault("raylight DQN, gymnasium, double_q=false (SB3's target)", []).append(pong_dqn_raylight("gymnasium", learn_steps, starts, False))
         learning.setdefault("SB3 DQN, gymnasium", []).append(pong_dqn_sb3(learn_steps, starts))
     lmed = {k: median(v) for k, v in learning.items()}
     print(lmed, flush=True)
-    learn_rows = [[k, v, ratio(v, lmed["SB3 DQN, gymnasium"])] for k, v in lmed.items()]
+    learn_rows = [[k, v, f"{ratio(v, lmed['SB3 DQN, gymnasium']):.2f}"] for k, v in lmed.items()]
     learning_table = markdown_table(["Pong DQN (Nature CNN, 1 env)", "learning env steps/s (median)", "vs SB3"], learn_rows, digits=1)
 
     body = f"""### Vector-env backends (gymnasium vs envpool) and Pong throughput
@@ -172,7 +176,7 @@ acting (Nature CNN for Pong).
 {sampling}
 
 Learning on Pong: DQN with `configs/dqn-pong.yaml`'s hyperparameters (train every 4 env steps, batch 32,
-Nature CNN), 1 env, {learn_steps:,} env steps after a {starts:,}-step random warm-up, measured as the difference of
+Nature CNN, double DQN unless stated: SB3's DQN has no double-Q target, one CNN forward less per update), 1 env, {learn_steps:,} env steps after a {starts:,}-step random warm-up, measured as the difference of
 two runs so start-up and warm-up cancel; SB3's DQN with the same hyperparameters on gymnasium's
 AtariPreprocessing + VecFrameStack(4). Medians of {1 if args.quick else 2} runs.
 
