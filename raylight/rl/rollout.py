@@ -267,7 +267,9 @@ class RolloutGroup:
         remote_cls = remote_class(RolloutWorker)
         seed = self.cfg.seed + 1000 * g + 100_000 * restart
         placement = self._placement.options(g - self._first)
-        return remote_cls.options(num_cpus=self.cfg.rollout.cpus_per_worker, max_restarts=3, max_task_retries=3, **placement).remote(
+        # No Ray restarts: a Ray-restarted actor would act with its initial weights (weights travel only when the
+        # version changes) and hide crashes from rollout.max_failures; ``_replace`` re-sends the weights instead.
+        return remote_cls.options(num_cpus=self.cfg.rollout.cpus_per_worker, max_restarts=0, max_task_retries=0, **placement).remote(
             self.cfg.env, self.envs_per_worker, seed, self.actor_factory, g, 1
         )
 

@@ -85,6 +85,28 @@ def test_weight_sync_changes_the_actors_actions() -> None:
         group.close()
 
 
+def test_a_replaced_actor_samples_with_the_current_weights(tmp_path, ray_session) -> None:
+    """An actor whose env kills its process mid-request is replaced with the weights in force, and its share
+    re-sampled (Ray's own actor restart re-ran the constructor and acted with initial weights under the
+    current version's label)."""
+    marker = tmp_path / "crashed"
+    env = {"id": "tests.fixtures.envs:CrashingOnce", "kwargs": {"after": 30, "marker": str(marker)}}
+    cfg = build_config({"algo": "dqn", "agent": DQN_AGENT, "rollout": {"num_workers": 1, "envs_per_worker": 1}, "env": env})
+    spec = _spec()
+    group = RolloutGroup(cfg, spec)
+    try:
+        net = spec(*_spaces())
+        with torch.no_grad():  # always action 1
+            net.advantage.bias.copy_(torch.tensor([-5.0, 5.0]))
+            net.advantage.weight.zero_()
+        group.sample(10, Exploration(epsilon=0.0), {k: v.clone() for k, v in net.state_dict().items()}, version=1)
+        (batch,) = group.sample(40, Exploration(epsilon=0.0), None, version=1)  # same version: no weights shipped
+        assert marker.exists() and len(group.budget.failures) == 1  # it crashed and was replaced
+        assert batch.policy_version == 1 and (batch.actions == 1).all()
+    finally:
+        group.close()
+
+
 def _spaces():
     from raylight.rl.envs import single_spaces
 
