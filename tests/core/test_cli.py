@@ -186,13 +186,19 @@ def test_ctrl_c_keeps_a_final_checkpoint_and_a_summary(run_root, tmp_path) -> No
     cmd = [sys.executable, "-m", "raylight.core.cli", "train", str(ROOT / "configs" / "ppo-cartpole.yaml"), f"run_root={run_root}",
            "tracking.backend=csv", "trainer.progress_bar=false", "trainer.total_env_steps=10000000", "eval.stop_at_return=null",
            "eval.every_env_steps=1024", "eval.episodes=2", "checkpoint.every_iterations=100000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(Path(run_root).glob("*/eval.json")):
-        time.sleep(0.2)
-    assert list(Path(run_root).glob("*/eval.json")), "training never reached its first evaluation"
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    # A shell's background job (`cmd &`, as CI may be started) inherits SIGINT ignored, and an ignored signal stays
+    # ignored across exec: Python would then never raise KeyboardInterrupt and the run would train on for hours.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(Path(run_root).glob("*/eval.json")):
+            time.sleep(0.2)
+        assert list(Path(run_root).glob("*/eval.json")), "training never reached its first evaluation"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # never leave a 10M-step run behind, whatever failed
     assert proc.returncode == 130, err[-3000:]
     run_dir = next(Path(run_root).iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())
