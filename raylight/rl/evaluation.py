@@ -100,6 +100,13 @@ def record_video(actor: nn.Module, env_cfg: EnvConfig, episodes: int, seed: int,
     return sorted(video_dir.glob("*.mp4"))
 
 
+def first_reaching(history: list[dict[str, float]], threshold: float | None) -> dict[str, float] | None:
+    """The first evaluation row whose mean return is at or above ``threshold`` (None without a threshold)."""
+    if threshold is None:
+        return None
+    return next((row for row in history if row["return_mean"] >= threshold), None)
+
+
 class EvaluationCallback(pl.Callback):
     """Every ``eval.every_env_steps`` (global env steps): greedy episodes on separate env copies.
 
@@ -176,5 +183,7 @@ class EvaluationCallback(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
-        self.reached = state_dict.get("reached")
+        # Re-derived, not restored: a resumed run may change or drop eval.stop_at_return, and "reached" means the
+        # first evaluation at or above the threshold in force now (a saved row for an old threshold crashed the summary).
+        self.reached = first_reaching(self.history, self.stop_at_return)
         self._elapsed_before = float(state_dict.get("elapsed", 0.0))

@@ -16,6 +16,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
 from raylight.rl.actor_critic import (
     ActorCritic,
@@ -65,7 +66,7 @@ class A2C(RLModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.hp.optimizer == "rmsprop":
             return torch.optim.RMSprop(self.policy.parameters(), lr=self.hp.lr, alpha=0.99, eps=1e-5)
-        return torch.optim.Adam(self.policy.parameters(), lr=self.hp.lr, eps=1e-5)
+        return adam(self.policy.parameters(), lr=self.hp.lr, eps=1e-5)
 
     def rollout_request(self) -> RolloutRequest:
         return RolloutRequest(self.hp.n_steps)

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from raylight.core.checkpoints import RESUME_ONLY_KEY
 from raylight.core.errors import ConfigError
+from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
@@ -103,7 +104,7 @@ class DQN(RLModule):
         return self.q_net
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.q_net.parameters(), lr=self.hp.lr)
+        return adam(self.q_net.parameters(), lr=self.hp.lr)
 
     # --- acting -------------------------------------------------------------------------------
     def epsilon(self) -> float:

@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from torch import nn
 
 from raylight.core.errors import ConfigError
+from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
 from raylight.rl.actor_critic import (
     ActorCritic,
@@ -89,7 +90,7 @@ class PPO(RLModule):
         return self.policy
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.policy.parameters(), lr=self.hp.lr, eps=1e-5)  # eps as SB3/CleanRL PPO
+        return adam(self.policy.parameters(), lr=self.hp.lr, eps=1e-5)  # eps as SB3/CleanRL PPO
 
     def rollout_request(self) -> RolloutRequest:
         return RolloutRequest(self.hp.n_steps)

@@ -21,6 +21,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
 from raylight.rl.actor_critic import (
     ActorCritic,
@@ -66,7 +67,7 @@ class Reinforce(RLModule):
         return self.policy
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.policy.parameters(), lr=self.hp.lr)
+        return adam(self.policy.parameters(), lr=self.hp.lr)
 
     def rollout_request(self) -> RolloutRequest:
         return RolloutRequest(self.hp.n_steps)

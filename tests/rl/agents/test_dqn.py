@@ -19,10 +19,13 @@ def _cfg(run_root: str, *overrides: str):
 
 @pytest.mark.slow
 def test_dqn_solves_acrobot(run_root: str) -> None:
-    """configs/dqn-acrobot.yaml (RL Zoo hyperparameters) reaches Acrobot's -100 (random: -500); seen at 30k steps.
+    """configs/dqn-acrobot.yaml (RL Zoo hyperparameters) reaches Acrobot's -100 (random: -500), with a 64x64 Q-net
+    instead of the Zoo's 256x256: the same algorithm at a sixth of the CPU time per gradient step (the Zoo width
+    took 176 s here; the benchmark runs the config as shipped). Seen: -84 at 15k steps (seed 2; seed 0 needs 35k).
     CartPole's 475 is reached by the DQN benchmark and the two-rank test; this one is the harder env."""
     cfg = load_config(ROOT / "configs" / "dqn-acrobot.yaml", [f"run_root={run_root}", "tracking.backend=none", "trainer.progress_bar=false",
-                                                              "trainer.total_env_steps=40000", "eval.stop_at_return=-100"])
+                                                              "seed=2", "agent.hidden=[64,64]", "trainer.total_env_steps=40000",
+                                                              "eval.stop_at_return=-100"])
     result = train(cfg)
     assert result.metrics["reached"] is not None, result.metrics
     assert result.metrics["eval_return_mean"] >= -100
