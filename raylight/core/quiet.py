@@ -5,6 +5,10 @@
   to INFO when it is imported, so the level is set after importing it; WARNING and above still show.
 - torch's ``LeafSpec`` deprecation that Lightning's ``_pytree`` helper triggers.
 - wandb's own console chatter (``WANDB_SILENT``), unless the user asked otherwise.
+
+``silence_known_noise`` is cheap and runs first in every command; ``quiet_lightning`` runs where Lightning is
+imported (``raylight.core.trainer``), so commands that never train (``jobs``, ``--help``) do not pay Lightning's
+multi-second import: every ``raylight jobs`` call used to take ~10 s for it.
 """
 
 from __future__ import annotations
@@ -23,11 +27,15 @@ _QUIET_LOGGERS = (
 )
 
 
-def silence_known_noise() -> None:
-    import pytorch_lightning  # noqa: F401  (its import sets its logger to INFO: import first, then quiet it)
+def quiet_lightning() -> None:
+    """Lightning sets its loggers to INFO when it is imported: import it first, then quiet them."""
+    import pytorch_lightning  # noqa: F401
 
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def silence_known_noise() -> None:
     # Lightning 2.6's utilities/_pytree.py builds torch's deprecated LeafSpec on every batch transfer.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
     # Lightning suggests more DataLoader workers; our loaders deliberately run in-process (the sources are Ray actors).

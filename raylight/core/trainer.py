@@ -11,6 +11,9 @@ import torch
 from raylight.core.checkpoints import AtomicCheckpointIO
 from raylight.core.config import ExperimentConfig
 from raylight.core.errors import ConfigError
+from raylight.core.quiet import quiet_lightning
+
+quiet_lightning()
 
 
 def resolve_accelerator(cfg: ExperimentConfig) -> str:

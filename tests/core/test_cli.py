@@ -206,3 +206,16 @@ def test_ctrl_c_keeps_a_final_checkpoint_and_a_summary(run_root, tmp_path) -> No
     ckpt = load_checkpoint_file(run_dir / "checkpoints" / "last.ckpt")
     assert ckpt["raylight"]["env_steps"] >= 1024
     assert "Traceback" not in err and "raylight: interrupted" in err
+    assert "GPU available" not in out + err, "Lightning's INFO chatter is quieted in a training process"
+
+
+def test_commands_that_do_not_train_never_import_lightning_or_torch() -> None:
+    """`raylight jobs ...` and `--help` answer in a fraction of a second instead of paying Lightning's ~10 s import."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from raylight.core.cli import main; code = main(['jobs', 'list', '--address', 'http://127.0.0.1:1']); "
+             "print(code, 'pytorch_lightning' in sys.modules, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["2", "False", "False"], done.stdout + done.stderr[-2000:]
+    assert "cannot use the Ray job server" in done.stderr
