@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from raylight.core.numerics import NumericsGuard
-from raylight.core.optim import adamw
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.datasets import DatasetInfo
 from raylight.ssl.shards import ShardBatch
@@ -55,7 +54,7 @@ class PretrainModule(pl.LightningModule):
             self.log_dict(self.numerics.metrics(), on_step=False, on_epoch=True, batch_size=1, reduce_fx="max")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adamw(self.parameters(), lr=self.hp.lr, weight_decay=self.hp.weight_decay)
+        return torch.optim.AdamW(self.parameters(), lr=self.hp.lr, weight_decay=self.hp.weight_decay)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Plain dict next to the weights: `raylight finetune/export` rebuild the encoder from it.

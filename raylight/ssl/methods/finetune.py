@@ -17,7 +17,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from raylight.core.errors import ConfigError
-from raylight.core.optim import adamw
 from raylight.core.registry import register_algorithm
 from raylight.models.encoders import EncoderConfig, encoder_from_config
 from raylight.ssl.config import SSLExperimentConfig
@@ -131,7 +130,7 @@ class FineTune(PretrainModule):
         if self.hp.mode != "linear_probe":
             for i, params in enumerate(encoder_param_groups(self.encoder)):
                 groups.append({"params": params, "lr": self.hp.encoder_lr, "name": f"encoder{i}"})
-        return adamw(groups, weight_decay=self.hp.weight_decay)
+        return torch.optim.AdamW(groups, weight_decay=self.hp.weight_decay)
 
     def unfrozen_groups(self, epoch: int) -> int:
         """How many encoder layer groups (from the top) train in this epoch."""

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
-from raylight.core.optim import adamw
 from raylight.core.registry import register_algorithm
 from raylight.ssl.methods.base import PretrainModule
 from raylight.ssl.text.batch import TextBatch
@@ -102,7 +101,7 @@ class Word2Vec(PretrainModule):
         return {"loss": loss, "pairs": torch.tensor(float(centre.numel()), device=self.device)}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adamw(self.parameters(), lr=self.hp.lr, weight_decay=self.hp.weight_decay)
+        return torch.optim.AdamW(self.parameters(), lr=self.hp.lr, weight_decay=self.hp.weight_decay)
 
     @torch.no_grad()
     def embed(self, batch: TextBatch) -> torch.Tensor:

@@ -9,7 +9,6 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from raylight.core.optim import adamw
 from raylight.ssl.methods.base import PretrainModule
 
 
@@ -68,7 +67,7 @@ class BertTextModule(PretrainModule):
                 "class_names": list(self.info.class_names), "max_length": self.cfg.data.max_length}
 
     def configure_optimizers(self) -> Any:
-        optimizer = adamw(decay_groups(self, self.hp.weight_decay), lr=self.hp.lr)
+        optimizer = torch.optim.AdamW(decay_groups(self, self.hp.weight_decay), lr=self.hp.lr)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(getattr(self.hp, "warmup_fraction", 0.0) * total)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_linear_decay(step, total, warmup))
