@@ -12,7 +12,9 @@ One row per (env, algorithm, config, env-step budget), run in this priority orde
    raylight, which counts gradient steps and does one per env step here).
 3. Acrobot-v1 DQN, configs/dqn-cartpole.yaml with env.id=Acrobot-v1 and the RL Zoo's Acrobot DQN
    hyperparameters as overrides (the same numbers as LunarLander's), 100,000 env steps; SB3 DQN, Zoo.
-4. HalfCheetah-v5 PPO, configs/ppo-halfcheetah.yaml, 300,000 env steps; SB3 as in row 1.
+4. LunarLander-v3 DQN again, raylight with SB3 DQN's two algorithmic choices (agent.double_q=false: vanilla
+   max target; agent.ortho_init=false: PyTorch's default init), against row 2's SB3 runs.
+5. HalfCheetah-v5 PPO, configs/ppo-halfcheetah.yaml, 300,000 env steps; SB3 as in row 1.
 
 Both sides train on one env in the learner process with one torch thread, evaluate greedily on separate
 env copies (10 episodes every 20,480 env steps for PPO, 10,000 for DQN: the curves in the plot), and end
@@ -81,6 +83,11 @@ ROWS = {
                   quick=4000, eval_every=10_000, note="Zoo budget"),
     "acrobot": dict(env="Acrobot-v1", algo="DQN", config="dqn-cartpole.yaml", overrides=ZOO_DQN_ACROBOT_OVERRIDES,
                     budget=100_000, quick=4000, eval_every=10_000, note="Zoo budget"),
+    # raylight with SB3 DQN's two algorithmic choices (vanilla max target, PyTorch default init) against the same
+    # SB3 runs as "lunar": tells whether the lunar gap comes from those choices or from raylight's implementation.
+    "lunar_sb3like": dict(env="LunarLander-v3", algo="DQN", config="dqn-lunarlander.yaml",
+                          overrides=["agent.double_q=false", "agent.ortho_init=false"], budget=100_000, quick=4000,
+                          eval_every=10_000, note="Zoo budget; raylight with double_q=false, ortho_init=false", sb3_row="lunar"),
     "cheetah": dict(env="HalfCheetah-v5", algo="PPO", config="ppo-halfcheetah.yaml", overrides=[], budget=300_000,
                     quick=4096, eval_every=20_480, note="config budget 1M; 300k here (time)"),
 }
@@ -146,7 +153,8 @@ def render(runs: list[dict], name: str, quick: bool) -> None:
     rows = []
     for key, spec in ROWS.items():
         ours = sorted((r for r in runs if r["row"] == key and r["side"] == "raylight"), key=lambda r: r["seed"])
-        sb3 = sorted((r for r in runs if r["row"] == key and r["side"] == "sb3"), key=lambda r: r["seed"])
+        sb3_row = spec.get("sb3_row", key)  # a raylight-only variant row is compared with another row's SB3 runs
+        sb3 = sorted((r for r in runs if r["row"] == sb3_row and r["side"] == "sb3"), key=lambda r: r["seed"])
         paired = sorted({r["seed"] for r in ours} & {r["seed"] for r in sb3})
         if not paired:
             continue
@@ -197,10 +205,11 @@ def plot(runs: list[dict]) -> Path:
     for ax, key in zip(axes[0], keys, strict=True):
         spec = ROWS[key]
         for side, color, label in (("raylight", "C0", "raylight"), ("sb3", "C1", "SB3")):
-            for i, r in enumerate(sorted((r for r in runs if r["row"] == key and r["side"] == side), key=lambda r: r["seed"])):
+            row = spec.get("sb3_row", key) if side == "sb3" else key
+            for i, r in enumerate(sorted((r for r in runs if r["row"] == row and r["side"] == side), key=lambda r: r["seed"])):
                 xs, ys = zip(*r["curve"], strict=True) if r["curve"] else ((), ())
                 ax.plot(xs, ys, color=color, alpha=0.75, marker="o", ms=2.5, lw=1.2, label=label if i == 0 else None)
-        ax.set_title(f"{spec['env']} {spec['algo']}", fontsize=10)
+        ax.set_title(f"{spec['env']} {spec['algo']}" + (" (raylight as SB3)" if "sb3_row" in spec else ""), fontsize=10)
         ax.set_xlabel("env steps")
         ax.set_ylabel("greedy eval return (10 episodes)")
         ax.legend(fontsize=8)
@@ -233,6 +242,8 @@ def main() -> None:
             budget = ROWS[row]["quick"] if args.quick else ROWS[row]["budget"]
             for seed in seeds:  # both sides per seed, so an interrupted row still has paired seeds
                 for side in args.sides.split(","):
+                    if side == "sb3" and "sb3_row" in ROWS[row]:
+                        continue  # its SB3 runs are another row's
                     if not args.rerun and any((r["row"], r["side"], r["seed"], r["budget"]) == (row, side, seed, budget) for r in runs):
                         continue
                     record = run_one(row, side, seed, budget)

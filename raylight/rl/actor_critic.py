@@ -19,7 +19,7 @@ from torch import nn
 from raylight.rl.acting import ActorOutput, Exploration
 from raylight.rl.distributions import Distribution, StateDependentGaussianHead, build_policy_head
 from raylight.rl.losses import policy_gradient_loss
-from raylight.rl.networks import build_torso, layer_init
+from raylight.rl.networks import build_torso, layer_init, pytorch_default_init
 from raylight.rl.rollout import RolloutBatch
 
 
@@ -54,10 +54,8 @@ class ActorCritic(nn.Module):
         self.critic_torso = None if net.shared_torso else build_torso(obs_space, net.critic_hidden or net.hidden, net.activation)
         self.pi = build_policy_head(act_space, self.torso.out_dim, net.log_std_init, state_dependent_std=net.log_std == "state_dependent")
         self.v = layer_init(nn.Linear((self.critic_torso or self.torso).out_dim, 1), gain=1.0)
-        if not net.ortho_init:  # every layer back to PyTorch's default (Kaiming-uniform) init
-            for layer in self.modules():
-                if isinstance(layer, (nn.Linear, nn.Conv2d)):
-                    layer.reset_parameters()
+        if not net.ortho_init:
+            pytorch_default_init(self)
             if isinstance(self.pi, StateDependentGaussianHead):
                 nn.init.constant_(self.pi.log_std.bias, net.log_std_init)
 

@@ -24,6 +24,13 @@ def layer_init(layer: nn.Linear | nn.Conv2d, gain: float = float(np.sqrt(2))) ->
     return layer
 
 
+def pytorch_default_init(module: nn.Module) -> None:
+    """Every Linear/Conv2d layer back to PyTorch's default (Kaiming-uniform) init: SB3's DQN, and ``ortho_init: false``."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            layer.reset_parameters()
+
+
 class MLP(nn.Module):
     """Vector observations (B, *shape) -> (B, hidden[-1]); Discrete observations are one-hot encoded."""
 
@@ -109,13 +116,15 @@ def build_torso(obs_space: gym.Space, hidden: list[int], activation: str = "relu
 class QNetwork(nn.Module):
     """Q(s, .) for a Discrete action space; optionally dueling: Q = V + A - mean(A) (Wang et al. 2016)."""
 
-    def __init__(self, obs_space: gym.Space, n_actions: int, hidden: list[int], dueling: bool) -> None:
+    def __init__(self, obs_space: gym.Space, n_actions: int, hidden: list[int], dueling: bool, ortho_init: bool = True) -> None:
         super().__init__()
         self.torso = build_torso(obs_space, hidden)
         self.dueling = dueling
         self.n_actions = n_actions
         self.advantage = layer_init(nn.Linear(self.torso.out_dim, n_actions), gain=1.0)
         self.value = layer_init(nn.Linear(self.torso.out_dim, 1), gain=1.0) if dueling else None
+        if not ortho_init:
+            pytorch_default_init(self)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         h = self.torso(obs)  # (B, F)

@@ -48,3 +48,16 @@ def test_epsilon_greedy_act() -> None:
     assert out.logprobs is None and out.values is None  # a Q-network has no policy outputs to store
     explored = out.actions
     assert 0.6 < (explored != greedy).float().mean() < 0.9  # 3/4 of random picks differ
+
+
+def test_q_network_init_is_orthogonal_or_pytorch_default() -> None:
+    """ortho_init false gives SB3's DQN init (PyTorch default: Kaiming-uniform weights, nonzero biases)."""
+    torch.manual_seed(0)
+    ortho = QNetwork(gym.spaces.Box(-1, 1, (3,)), 4, [16], dueling=False)
+    default = QNetwork(gym.spaces.Box(-1, 1, (3,)), 4, [16], dueling=False, ortho_init=False)
+    w = ortho.advantage.weight  # (4, 16), gain 1: orthonormal rows
+    torch.testing.assert_close(w @ w.T, torch.eye(4))
+    assert all(not torch.any(m.bias) for m in ortho.modules() if isinstance(m, torch.nn.Linear))
+    assert all(torch.any(m.bias) for m in default.modules() if isinstance(m, torch.nn.Linear))
+    bound = 1 / np.sqrt(16)  # PyTorch's default Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert default.advantage.weight.abs().max() <= bound

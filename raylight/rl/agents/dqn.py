@@ -63,6 +63,7 @@ class DQNConfig(BaseModel):
     loss: Literal["huber", "mse"] = Field("huber", description="TD loss.")
     max_grad_norm: float | None = Field(10.0, gt=0, description="Clip the gradient norm (None: no clipping).")
     hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP widths (vector observations).")
+    ortho_init: bool = Field(True, description="Orthogonal init (gain sqrt 2 hidden, 1 output), as CleanRL; false: PyTorch's default init, as SB3's DQN.")
 
 
 @register_algorithm("dqn", DQNConfig, RL_TASK)
@@ -98,7 +99,7 @@ class DQN(RLModule):
 
     @staticmethod
     def build_actor(agent_cfg: DQNConfig, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
-        return QNetwork(obs_space, int(act_space.n), agent_cfg.hidden, agent_cfg.dueling)
+        return QNetwork(obs_space, int(act_space.n), agent_cfg.hidden, agent_cfg.dueling, agent_cfg.ortho_init)
 
     def acting_network(self) -> nn.Module:
         return self.q_net
