@@ -25,7 +25,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, machine_line, markdown_table, median, quiet_environment, ratio, write_result  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    ROOT,
+    machine_line,
+    markdown_table,
+    median,
+    quiet_environment,
+    ratio,
+    write_result,
+)
 
 ENVS = {  # name -> config overrides of the env section
     "CartPole-v1": {"id": "CartPole-v1"},

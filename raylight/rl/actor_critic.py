@@ -84,6 +84,11 @@ class ActorCritic(nn.Module):
         return ActorOutput(actions, logprobs=dist.log_prob(actions), values=value)
 
 
+def build_actor_critic(net: PolicyNetConfig, obs_space: gym.Space, act_space: gym.Space) -> ActorCritic:
+    """The acting (and learning) network of every policy-gradient agent."""
+    return ActorCritic(obs_space, act_space, net)
+
+
 class OnPolicyRollout(NamedTuple):
     """One iteration's rollouts from every worker, as time-major tensors (T, N, ...), N = all envs."""
 

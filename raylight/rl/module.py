@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -28,7 +29,7 @@ from raylight.core.numerics import NumericsGuard
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.normalization import Moments, NormalizedActor, reward_snapshot, snapshot, split_snapshot
-from raylight.rl.rollout import RolloutBatch
+from raylight.rl.rollout import ActorSpec, RolloutBatch
 
 Schedule = Literal["constant", "linear"]  # a hyperparameter held, or annealed linearly to 0 over the run
 
@@ -37,20 +38,6 @@ Schedule = Literal["constant", "linear"]  # a hyperparameter held, or annealed l
 class RolloutRequest:
     steps_per_env: int
     explore: Exploration = field(default_factory=Exploration)
-
-
-@dataclass(frozen=True)
-class ActorSpec:
-    """Picklable recipe for the acting network a rollout worker builds (algorithm name + its config)."""
-
-    algo: str
-    agent: dict[str, Any]
-
-    def __call__(self, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
-        from raylight.core.registry import get_algorithm
-
-        spec = get_algorithm(self.algo)
-        return spec.module_cls.build_actor(spec.config_cls.model_validate(self.agent), obs_space, act_space)
 
 
 class RLModule(pl.LightningModule):
@@ -81,11 +68,13 @@ class RLModule(pl.LightningModule):
         self._rate_steps0 = 0
         self._next_log_at = 0  # env steps at which log_iteration next logs
 
-    # --- hooks the algorithm implements -------------------------------------------------------
-    @staticmethod
-    def build_actor(agent_cfg: BaseModel, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
-        """A fresh acting network: ``act(obs, explore=Exploration(), deterministic=False) -> ActorOutput`` (``raylight.rl.acting``)."""
-        raise NotImplementedError
+    # --- what the algorithm declares and implements ---------------------------------------------
+    # The acting network: ``build_actor(agent_cfg, obs_space, act_space)`` returns a fresh one with
+    # ``act(obs, explore=Exploration(), deterministic=False) -> ActorOutput`` (``raylight.rl.acting``). It must be
+    # a module-level function of a module that does not import Lightning (rollout actors get it through
+    # ``ActorSpec``), taking ``actor_config`` -- the base class of the agent config holding its network fields.
+    actor_config: ClassVar[type[BaseModel]]
+    build_actor: ClassVar[Callable[[Any, gym.Space, gym.Space], nn.Module]]
 
     def acting_network(self) -> nn.Module:
         """The learner's network whose state dict the workers' ``build_actor`` copies load."""
@@ -100,7 +89,8 @@ class RLModule(pl.LightningModule):
     # --- shared machinery ---------------------------------------------------------------------
     @property
     def actor_spec(self) -> ActorSpec:
-        return ActorSpec(self.cfg.algo, self.cfg.agent.model_dump(mode="json"))
+        fields = set(self.actor_config.model_fields)
+        return ActorSpec(type(self).build_actor, self.actor_config, self.cfg.agent.model_dump(mode="json", include=fields))
 
     def policy_state(self) -> tuple[dict[str, torch.Tensor], int]:
         """CPU weights of the acting network (plus the observation-statistics snapshot) and their version."""

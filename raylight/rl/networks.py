@@ -8,6 +8,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
@@ -145,3 +146,20 @@ class QNetwork(nn.Module):
         random = torch.randint(0, self.n_actions, greedy.shape)
         take_random = torch.rand(greedy.shape) < epsilon
         return ActorOutput(torch.where(take_random, random, greedy))
+
+
+class QNetConfig(BaseModel):
+    """The network fields of a Q-learning agent config (``DQNConfig`` extends it): all a rollout worker needs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP widths (vector observations).")
+    dueling: bool = Field(False, description="Dueling head: Q = V + A - mean(A).")
+    ortho_init: bool = Field(True, description="Orthogonal init (gain sqrt 2 hidden, 1 output), as CleanRL; false: PyTorch's default init, as SB3's DQN.")
+
+
+def build_q_network(net: QNetConfig, obs_space: gym.Space, act_space: gym.Space) -> QNetwork:
+    """The acting (and learning) Q-network for ``act_space`` (Discrete)."""
+    if not isinstance(act_space, gym.spaces.Discrete):
+        raise ConfigError(f"a Q-network needs a Discrete action space, not {act_space}")
+    return QNetwork(obs_space, int(act_space.n), net.hidden, net.dueling, net.ortho_init)

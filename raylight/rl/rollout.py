@@ -14,6 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from raylight.rl.acting import ActorOutput, Exploration
@@ -31,6 +32,21 @@ from raylight.rl.normalization import (
 
 Weights = dict[str, torch.Tensor]
 ActorFactory = Callable[[gym.Space, gym.Space], nn.Module]
+
+
+@dataclass(frozen=True)
+class ActorSpec:
+    """Picklable recipe for the acting network a rollout worker builds: a builder function and the network
+    fields of the agent config. Both live in light modules (``networks``, ``actor_critic``: torch and
+    gymnasium), so unpickling it in a rollout actor never imports Lightning or the algorithm packages
+    (that import cost ~6 s of CPU per actor start on a 2-core machine)."""
+
+    build: Callable[[Any, gym.Space, gym.Space], nn.Module]
+    net_cls: type[BaseModel]
+    net: dict[str, Any]
+
+    def __call__(self, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
+        return self.build(self.net_cls.model_validate(self.net), obs_space, act_space)
 
 
 @dataclass

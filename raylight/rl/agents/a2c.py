@@ -19,11 +19,11 @@ from torch import nn
 from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
 from raylight.rl.actor_critic import (
-    ActorCritic,
     OnPolicyRollout,
     PolicyNetConfig,
     actor_critic_loss,
     bootstrap_values,
+    build_actor_critic,
     collate_rollouts,
     explained_variance,
 )
@@ -56,9 +56,8 @@ class A2C(RLModule):
         self.hp: A2CConfig = cfg.agent
         self.policy = self.build_actor(self.hp, obs_space, act_space)
 
-    @staticmethod
-    def build_actor(agent_cfg: A2CConfig, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
-        return ActorCritic(obs_space, act_space, agent_cfg)
+    actor_config = PolicyNetConfig
+    build_actor = staticmethod(build_actor_critic)
 
     def acting_network(self) -> nn.Module:
         return self.policy

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
@@ -26,13 +26,13 @@ from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.losses import dqn_td_target
 from raylight.rl.module import RLModule, RolloutRequest, Schedule
-from raylight.rl.networks import QNetwork
+from raylight.rl.networks import QNetConfig, build_q_network
 from raylight.rl.replay import ReplayBuffer, ReplaySamples
 from raylight.rl.rollout import RolloutBatch
 from raylight.rl.task import RL_TASK
 
 
-class DQNConfig(BaseModel):
+class DQNConfig(QNetConfig):
     model_config = ConfigDict(extra="forbid")
 
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (initial value under a linear schedule).")
@@ -52,7 +52,6 @@ class DQNConfig(BaseModel):
     eps_end: float = Field(0.04, ge=0, le=1, description="Final exploration epsilon.")
     exploration_fraction: float = Field(0.16, gt=0, le=1, description="Fraction of trainer.total_env_steps to anneal epsilon over.")
     double_q: bool = Field(True, description="Double DQN: online net picks the next action, target net scores it.")
-    dueling: bool = Field(False, description="Dueling head: Q = V + A - mean(A).")
     n_step: int = Field(1, ge=1, description="n-step returns.")
     prioritized: bool = Field(False, description="Prioritized replay (proportional).")
     optimize_memory: bool | None = Field(
@@ -62,8 +61,6 @@ class DQNConfig(BaseModel):
     per_beta0: float = Field(0.4, ge=0, le=1, description="PER importance exponent, annealed to 1 over training.")
     loss: Literal["huber", "mse"] = Field("huber", description="TD loss.")
     max_grad_norm: float | None = Field(10.0, gt=0, description="Clip the gradient norm (None: no clipping).")
-    hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP widths (vector observations).")
-    ortho_init: bool = Field(True, description="Orthogonal init (gain sqrt 2 hidden, 1 output), as CleanRL; false: PyTorch's default init, as SB3's DQN.")
 
 
 @register_algorithm("dqn", DQNConfig, RL_TASK)
@@ -97,9 +94,8 @@ class DQN(RLModule):
         )
         self.gradient_updates = 0
 
-    @staticmethod
-    def build_actor(agent_cfg: DQNConfig, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
-        return QNetwork(obs_space, int(act_space.n), agent_cfg.hidden, agent_cfg.dueling, agent_cfg.ortho_init)
+    actor_config = QNetConfig
+    build_actor = staticmethod(build_q_network)
 
     def acting_network(self) -> nn.Module:
         return self.q_net

@@ -22,10 +22,10 @@ from raylight.core.errors import ConfigError
 from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
 from raylight.rl.actor_critic import (
-    ActorCritic,
     OnPolicyRollout,
     PolicyNetConfig,
     bootstrap_values,
+    build_actor_critic,
     collate_rollouts,
     explained_variance,
 )
@@ -82,9 +82,8 @@ class PPO(RLModule):
                 f" = {self.hp.n_steps} x {num_envs} = {self.rollout_size}"
             )
 
-    @staticmethod
-    def build_actor(agent_cfg: PPOConfig, obs_space: gym.Space, act_space: gym.Space) -> nn.Module:
-        return ActorCritic(obs_space, act_space, agent_cfg)
+    actor_config = PolicyNetConfig
+    build_actor = staticmethod(build_actor_critic)
 
     def acting_network(self) -> nn.Module:
         return self.policy
