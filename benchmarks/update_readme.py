@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RESULT_ORDER = ["dqn", "ppo", "acrobot", "rl_envs", "envpool", "ranks", "pretrain", "shards", "text", "text_data", "gpu"]
+RESULT_ORDER = ["dqn", "ppo", "acrobot", "rl_envs", "configs", "envpool", "ranks", "pretrain", "shards", "text", "text_data", "gpu"]
 
 
 def replace_block(text: str, tag: str, body: str) -> str:

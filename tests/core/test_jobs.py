@@ -79,18 +79,22 @@ HEAD = textwrap.dedent(
         for action in (["list"], ["status", job_id], ["logs", job_id], ["status", "no-such-job"]):
             done = subprocess.run([*cli, "jobs", *action, "--address", address], capture_output=True, text=True, timeout=60)
             out[" ".join(action)] = [done.returncode, done.stdout, done.stderr]
-        # A config that is fine here but wrong on the cluster (an env id its workers cannot make): FAILED, one line.
-        broken = subprocess.run([*cli, "submit", "configs/dqn-cartpole.yaml", "--address", address, "--follow",
-                                 f"run_root={sys.argv[1]}-broken", "env.id=NoSuchEnv-v0", *budget], capture_output=True, text=True, timeout=300)
-        broken_id = (broken.stdout.strip().splitlines() or ["(none)"])[0]
-        out["broken"] = [broken.returncode, broken.stdout, broken.stderr, client.get_job_status(broken_id).value,
+        # Two jobs at once (they share the cluster; most of each is waiting on job startup):
+        # a config that is fine here but wrong on the cluster (an env id its workers cannot make): FAILED, one line;
+        # and plain `ray job submit --working-dir` with rollout workers on both nodes (the issue's failing case).
+        broken = subprocess.Popen([*cli, "submit", "configs/dqn-cartpole.yaml", "--address", address, "--follow",
+                                   f"run_root={sys.argv[1]}-broken", "env.id=NoSuchEnv-v0", *budget],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        plain = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address", address,
+                                  "--working-dir", ".", "--", "raylight", "train", "configs/dqn-cartpole.yaml",
+                                  f"run_root={sys.argv[1]}-plain", *budget, "rollout.num_workers=2", "rollout.cpus_per_worker=0.5",
+                                  "tracking.backend=csv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        broken_out, broken_err = broken.communicate(timeout=300)
+        broken_id = (broken_out.strip().splitlines() or ["(none)"])[0]
+        out["broken"] = [broken.returncode, broken_out, broken_err, client.get_job_status(broken_id).value,
                          client.get_job_logs(broken_id)]
-        # Plain `ray job submit --working-dir` with rollout workers on both nodes (the issue's failing case).
-        plain = subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address", address,
-                                "--working-dir", ".", "--", "raylight", "train", "configs/dqn-cartpole.yaml",
-                                f"run_root={sys.argv[1]}-plain", *budget, "rollout.num_workers=2", "rollout.cpus_per_worker=0.5",
-                                "tracking.backend=csv"], capture_output=True, text=True, timeout=400)
-        out["plain"] = [plain.returncode, plain.stdout[-4000:], plain.stderr[-2000:]]
+        plain_out, plain_err = plain.communicate(timeout=400)
+        out["plain"] = [plain.returncode, plain_out[-4000:], plain_err[-2000:]]
     finally:
         # The nodes' GCS and raylets name the session on their command lines; their agents and workers retitle
         # themselves ("ray::DashboardAgent"), so they are found as the raylets' descendants, before anything dies.

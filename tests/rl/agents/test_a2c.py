@@ -35,13 +35,14 @@ def test_a2c_continuous_smoke_run(run_root: str) -> None:
 
 
 @pytest.mark.slow
-def test_a2c_learns_cartpole(run_root: str) -> None:
-    """configs/a2c-cartpole.yaml: greedy eval return >= 150 within 60k steps (random policy: about 20)."""
-    cfg = load_config(CONFIG, [*quiet(run_root), "trainer.total_env_steps=60000", "eval.every_env_steps=5000",
-                               "eval.stop_at_return=150"])
+def test_a2c_solves_cartpole(run_root: str) -> None:
+    """configs/a2c-cartpole.yaml exactly as shipped (seed 0, 200k budget, linear lr) reaches the 475 threshold (seen
+    at 10k steps; seeds 1 and 2 at 80k and 110k). With the ReLU MLP it shipped with before, this seed was at 134 after
+    the whole budget."""
+    cfg = load_config(CONFIG, quiet(run_root))
     result = train(cfg)
     assert result.metrics["reached"] is not None, result.metrics
-    assert result.metrics["eval_return_mean"] >= 150
+    assert result.metrics["eval_return_mean"] >= 475
 
 
 @pytest.mark.slow
