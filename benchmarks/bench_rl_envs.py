@@ -14,10 +14,14 @@ One row per (env, algorithm, config, env-step budget), run in this priority orde
    hyperparameters as overrides (the same numbers as LunarLander's), 100,000 env steps; SB3 DQN, Zoo.
 4. LunarLander-v3 DQN again, raylight with its own DQN defaults (agent.double_q=true, agent.ortho_init=true: what
    the config shipped before it took SB3's vanilla target and PyTorch's default init), against row 2's SB3 runs.
-5. HalfCheetah-v5 PPO, configs/ppo-halfcheetah.yaml, 300,000 env steps; SB3 as in row 1.
+5. LunarLander-v3 PPO, configs/ppo-lunarlander.yaml (RL Zoo: 16 envs x 1024 steps, minibatch 64, 4 epochs, gamma
+   0.999, GAE 0.98, entropy 0.01, tanh 64x64), 1,000,000 env steps (the Zoo's budget, run to the end); SB3 PPO with
+   the same Zoo hyperparameters and its default MlpPolicy (tanh 64x64, separate pi / vf).
+6. HalfCheetah-v5 PPO, configs/ppo-halfcheetah.yaml, 300,000 env steps; SB3 as in row 1.
 
-Both sides train on one env in the learner process with one torch thread, evaluate greedily on separate
-env copies (10 episodes every 20,480 env steps for PPO, 10,000 for DQN: the curves in the plot), and end
+Both sides train on one env (LunarLander PPO: 16) in the learner process with one torch thread, evaluate greedily
+on separate env copies (10 episodes every 20,480 env steps for PPO -- 65,536 for LunarLander --, 10,000 for DQN:
+the curves in the plot), and end
 with a greedy evaluation over 10 episodes: the "final" return. SB3 is evaluated with its VecNormalize
 statistics frozen (training=False, norm_reward=False; synced from the training env before each
 evaluation); raylight freezes its shared statistics for evaluation itself. Wall seconds are whole runs
@@ -69,6 +73,8 @@ CLEANRL_PPO = dict(n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lam
 ZOO_DQN = dict(learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
                target_update_interval=250, train_freq=4, gradient_steps=-1, exploration_fraction=0.12,
                exploration_final_eps=0.1, policy_kwargs=dict(net_arch=[256, 256]))
+# rl-zoo3 hyperparams/ppo.yml, LunarLander-v3 (configs/ppo-lunarlander.yaml); SB3's MlpPolicy is tanh 64x64.
+ZOO_PPO_LUNAR = dict(n_steps=1024, batch_size=64, n_epochs=4, gamma=0.999, gae_lambda=0.98, ent_coef=0.01)
 ZOO_DQN_ACROBOT_OVERRIDES = [  # the Zoo's Acrobot numbers in raylight's keys, on top of configs/dqn-cartpole.yaml
     "env.id=Acrobot-v1", "agent.lr=6.3e-4", "agent.batch_size=128", "agent.buffer_size=50000",
     "agent.learning_starts=0", "agent.gamma=0.99", "agent.target_update_interval=250", "agent.train_freq=4",
@@ -88,6 +94,8 @@ ROWS = {
     "lunar_double_q": dict(env="LunarLander-v3", algo="DQN", config="dqn-lunarlander.yaml",
                            overrides=["agent.double_q=true", "agent.ortho_init=true"], budget=100_000, quick=4000,
                            eval_every=10_000, note="Zoo budget; raylight with double_q=true, ortho_init=true", sb3_row="lunar"),
+    "lunar_ppo": dict(env="LunarLander-v3", algo="PPO", config="ppo-lunarlander.yaml", overrides=[], budget=1_000_000,
+                      quick=32_768, eval_every=65_536, note="Zoo budget", sb3=("PPO", 16, ZOO_PPO_LUNAR)),
     "cheetah": dict(env="HalfCheetah-v5", algo="PPO", config="ppo-halfcheetah.yaml", overrides=[], budget=300_000,
                     quick=4096, eval_every=20_480, note="config budget 1M; 300k here (time)"),
 }
@@ -127,6 +135,9 @@ def run_one(row: str, side: str, seed: int, budget: int) -> dict:
         overrides = [*spec["overrides"], f"trainer.total_env_steps={budget}", f"eval.every_env_steps={spec['eval_every']}",
                      f"eval.episodes={EVAL_EPISODES}", "eval.stop_at_return=null"]
         r = run_raylight(spec["config"], seed, overrides)
+    elif "sb3" in spec:  # SB3 without VecNormalize: (algo, n_envs, hyperparameters)
+        algo, n_envs, hyper = spec["sb3"]
+        r = run_sb3(algo, spec["env"], n_envs, hyper, seed, budget, spec["eval_every"], None, EVAL_EPISODES)
     elif spec["algo"] == "PPO":
         r = run_sb3_ppo_normalized(spec["env"], seed, budget, spec["eval_every"])
     else:
