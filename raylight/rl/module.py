@@ -41,7 +41,7 @@ class RolloutRequest:
 
 
 class RLModule(pl.LightningModule):
-    """Base of the RL algorithms. Subclasses set ``on_policy`` and implement the four hooks below."""
+    """Base of the RL algorithms. Subclasses set ``on_policy``, declare their acting network and implement the hooks below."""
 
     on_policy: ClassVar[bool] = False
 
