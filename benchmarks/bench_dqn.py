@@ -115,8 +115,8 @@ def raylight_steps_per_s(env_id: str, num_workers: int, total_envs: int, steps_p
     import torch
 
     from raylight.core.config import build_config
-    from raylight.rl.acting import Exploration
-    from raylight.rl.module import ActorSpec
+    from raylight.core.registry import get_algorithm
+    from raylight.rl.acting import Exploration, PolicySnapshot
     from raylight.rl.rollout import RolloutGroup
 
     torch.set_num_threads(1)
@@ -124,11 +124,11 @@ def raylight_steps_per_s(env_id: str, num_workers: int, total_envs: int, steps_p
     cfg = build_config(
         {"algo": "dqn", "env": {"id": env_id}, "rollout": {"num_workers": num_workers, "envs_per_worker": per_worker}, "agent": {"hidden": [64, 64]}}
     )
-    spec = ActorSpec("dqn", cfg.agent.model_dump())
+    spec = get_algorithm("dqn").module_cls(cfg, *_spaces(env_id)).actor_spec
     group = RolloutGroup(cfg, spec)
     explore = Exploration(random=True) if policy == "random" else Exploration(epsilon=0.0)
     weights = spec(*_spaces(env_id)).state_dict()
-    group.sample(2, explore, weights, version=1)  # warm-up: actors started, weights delivered
+    group.sample(2, explore, PolicySnapshot(weights, version=1))  # warm-up: actors started, weights delivered
     steps = per_worker * max(num_workers, 1) * steps_per_env
     t0 = time.perf_counter()
     for _ in range(calls):

@@ -106,9 +106,9 @@ def rollout_steps_per_s(num_workers: int, envs_per_worker: int, steps_per_env: i
     import torch
 
     from raylight.core.config import build_config
-    from raylight.rl.acting import Exploration
+    from raylight.core.registry import get_algorithm
+    from raylight.rl.acting import Exploration, PolicySnapshot
     from raylight.rl.envs import single_spaces
-    from raylight.rl.module import ActorSpec
     from raylight.rl.rollout import RolloutGroup
 
     cfg = build_config({
@@ -117,14 +117,14 @@ def rollout_steps_per_s(num_workers: int, envs_per_worker: int, steps_per_env: i
                     "cpus_per_worker": min(1.0, 2.0 / max(num_workers, 1))},  # 4 actors share the 2 cores
         "agent": {"hidden": [64, 64], "n_steps": steps_per_env, "minibatch_size": 64},
     })
-    spec = ActorSpec("ppo", cfg.agent.model_dump(mode="json"))
+    spec = get_algorithm("ppo").module_cls(cfg, *single_spaces(cfg.env)).actor_spec
     weights = {k: v.clone() for k, v in spec(*single_spaces(cfg.env)).state_dict().items()}
     group = RolloutGroup(cfg, spec)
     torch.set_num_threads(1)
-    group.sample(2, Exploration(), weights, version=1)  # warm-up: actors started, first weights delivered
+    group.sample(2, Exploration(), PolicySnapshot(weights, version=1))  # warm-up: actors started, first weights delivered
     t0 = time.perf_counter()
     for version in range(2, calls + 2):
-        group.sample(steps_per_env, Exploration(), weights, version)
+        group.sample(steps_per_env, Exploration(), PolicySnapshot(weights, version))
     rate = calls * steps_per_env * group.num_envs / (time.perf_counter() - t0)
     group.close()
     return rate

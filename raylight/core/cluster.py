@@ -14,11 +14,10 @@ import socket
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from raylight.core.config import ExperimentConfig, RayConfig
-from raylight.core.errors import ConfigError, RaylightError
+from raylight.core.errors import ConfigError
 
 # Environment variables that must be the same in the driver and in every worker process.
 _FORWARDED_ENV = ("WANDB_MODE", "WANDB_DIR", "WANDB_SILENT", "PYTHONPATH", "RAY_AUTH_MODE")
@@ -206,119 +205,3 @@ def check_resources_fit(cfg: ExperimentConfig, actor_cpus_per_rank: float) -> No
                 f"resources: trainer.num_workers={ranks} GPU ranks need {ranks * cfg.trainer.devices} GPUs but the Ray cluster has "
                 f"{gpus:g}; NCCL cannot run two ranks on one GPU: lower trainer.num_workers or join a cluster with more GPUs"
             )
-
-
-def remote_class(cls: type) -> Any:
-    """``cls`` as a Ray actor class, decorated at the edge so the class itself stays plain (cached per class)."""
-    import ray
-
-    if cls not in _REMOTE_CLASSES:
-        _REMOTE_CLASSES[cls] = ray.remote(cls)
-    return _REMOTE_CLASSES[cls]
-
-
-_REMOTE_CLASSES: dict[type, Any] = {}
-
-
-STARTUP_TIMEOUT_S = 120.0  # an actor's process start and construction, apart from its calls' own timeouts
-
-
-def wait_ready(actors: list[Any], what: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-    """Block until the actors are constructed, so call timeouts never include process start-up;
-    one line if they do not start (a cluster short of CPUs) and the construction error if they fail."""
-    import ray
-
-    refs = [a.__ray_ready__.remote() for a in actors]
-    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
-    if len(ready) < len(refs):
-        raise RaylightError(f"{what}: {len(refs) - len(ready)} actor(s) did not start within {timeout_s:g} s (is the cluster short of CPUs?)")
-    ray.get(ready)
-
-
-class ActorPlacement:
-    """One placement-group bundle per actor, reserved at once: ``spread`` puts them on different nodes where
-    it can (``pack`` on as few as possible); all or nothing, so a run never half-starts its actors.
-
-    Inside an enclosing placement group (a Ray Tune trial, a Ray Train worker) actors are scheduled as Ray
-    does by default instead: the trial's group already reserved their CPUs.
-    """
-
-    def __init__(self, count: int, cpus: float, strategy: str, what: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-        import ray
-
-        self.group: Any = None
-        if count == 0 or cpus <= 0 or ray.get_runtime_context().get_placement_group_id() is not None:
-            return
-        from ray.util.placement_group import placement_group, remove_placement_group
-
-        self.group = placement_group([{"CPU": cpus}] * count, strategy=strategy.upper())
-        ready, _ = ray.wait([self.group.ready()], timeout=timeout_s)
-        if not ready:
-            remove_placement_group(self.group)
-            self.group = None
-            raise RaylightError(
-                f"{what}: {count} actors x {cpus:g} CPUs could not be placed ({strategy}) within {timeout_s:g} s; "
-                f"the cluster has {ray.available_resources().get('CPU', 0.0):g} CPUs free"
-            )
-
-    def options(self, index: int) -> dict[str, Any]:
-        """``.options(...)`` for actor ``index``: its bundle (a replacement reuses the bundle of the actor it replaces)."""
-        if self.group is None:
-            return {}
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-        return {"scheduling_strategy": PlacementGroupSchedulingStrategy(self.group, placement_group_bundle_index=index)}
-
-    def remove(self) -> None:
-        if self.group is not None:
-            from ray.util.placement_group import remove_placement_group
-
-            remove_placement_group(self.group)
-            self.group = None
-
-
-def stop_actors(actors: list[Any], grace_s: float = 5.0) -> None:
-    """End actors gracefully (they finish their current call and exit), killing only those that do not
-    exit within ``grace_s``. Killing freshly used actors at once raced with the raylet's scheduling
-    (ray-project/ray#17369): in a long test session a later actor of the same class then never ran its calls."""
-    if not actors:
-        return
-    import ray
-
-    # No retries: an actor made with max_task_retries would count its own intentional exit as a failed
-    # __ray_terminate__ and print "Task ...__ray_terminate__ failed. There are 3 retries remaining" per actor.
-    refs = [a.__ray_terminate__.options(max_task_retries=0).remote() for a in actors]
-    _, pending = ray.wait(refs, num_returns=len(refs), timeout=grace_s)
-    stuck = {r for r in pending}
-    for actor, ref in zip(actors, refs, strict=True):
-        if ref in stuck:
-            ray.kill(actor)
-
-
-@dataclass(frozen=True)
-class ActorFailure:
-    """One actor given up on (dead, or silent past its timeout) and replaced."""
-
-    actor: str
-    cause: str
-
-
-@dataclass
-class FailureBudget:
-    """Actor failures over the whole run against one config key's limit (``rollout.max_failures``,
-    ``data.max_failures``): each is recorded with its cause for ``summary.json``; one past the
-    limit stops the run with one line."""
-
-    key: str
-    limit: int
-    failures: list[ActorFailure] = field(default_factory=list)
-
-    def record(self, actor: str, cause: str) -> None:
-        self.failures.append(ActorFailure(actor, cause))
-        if len(self.failures) > self.limit:
-            raise RaylightError(
-                f"{self.key}: {len(self.failures)} actor failures (last: {actor}, {cause}); the run stops (raise {self.key} to tolerate more)"
-            )
-
-    def report(self) -> list[dict[str, str]]:
-        return [vars(f) for f in self.failures]

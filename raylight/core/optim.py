@@ -7,7 +7,7 @@ algorithm; fused is used only where torch implements it (floating-point paramete
 
 Pretraining modules keep torch's default AdamW: they clip gradients through Lightning, which refuses to clip
 for a fused optimizer under a mixed-precision plugin (it unscales inside its step); their time is in the
-network, not the update. RL learners clip themselves (``RLModule.optimizer_step``).
+network, not the update. RL learners clip themselves (``Learner.optimizer_step``).
 """
 
 from __future__ import annotations

@@ -4,16 +4,19 @@ Every acting network (``QNetwork``, ``ActorCritic``) has
     act(obs, explore=Exploration(), deterministic=False) -> ActorOutput    (under torch.no_grad)
 so a worker acts without knowing the algorithm, and evaluation passes ``deterministic=True``.
 ``Exploration`` travels from the learner's ``RolloutRequest`` to the (possibly remote) workers,
-so it is a small frozen, picklable value.
+so it is a small frozen, picklable value; so does ``PolicySnapshot``, what a worker acts with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from raylight.rl.normalization import ObsStats, RewardStats
 
 Array = TypeVar("Array", torch.Tensor, np.ndarray)
 
@@ -54,3 +57,15 @@ class ActorOutput(Generic[Array]):
             None if self.values is None else self.values.numpy(),
         )
 
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """What a rollout worker receives from the learner: the acting network's CPU weights, the frozen
+    observation and reward statistics (None when not normalizing) and the version that labels every batch
+    sampled with them, so a learner can tell how stale a batch is."""
+
+    weights: dict[str, torch.Tensor]
+    version: int
+    obs_stats: ObsStats | None = None
+    reward_stats: RewardStats | None = None

@@ -2,7 +2,7 @@
 ``env.normalize_reward``).
 
 One set of running statistics for the whole run, not one per env copy: rollout workers normalize with
-the snapshot shipped with the weights and return the raw observations' moments; the learner merges
+the ``ObsStats`` of the ``PolicySnapshot`` shipped with the weights and return the raw observations' moments; the learner merges
 them (all learner ranks alike) after training on the batch, ships the new snapshot with the next
 weights, saves it in checkpoints, and evaluation and exported policies use it frozen. Workers store
 normalized observations in the batches, as SB3's ``VecNormalize`` does, so PPO trains on exactly
@@ -21,8 +21,6 @@ from torch import nn
 
 from raylight.rl.acting import ActorOutput, Exploration
 
-STATS_PREFIX = "obs_norm."  # keys of the snapshots inside the shipped weights dict
-REWARD_PREFIX = "reward_norm."
 EPS = 1e-8
 
 
@@ -71,50 +69,47 @@ class Moments:
         return Moments(count, mean, np.maximum(sums[1 + size :].reshape(shape) - mean**2 * count, 0.0))
 
 
-def snapshot(moments: Moments, clip: float) -> dict[str, torch.Tensor]:
-    """The frozen statistics shipped to workers and used by evaluation/export (float32 tensors)."""
-    return {
-        f"{STATS_PREFIX}mean": torch.as_tensor(moments.mean, dtype=torch.float32),
-        f"{STATS_PREFIX}std": torch.as_tensor(np.sqrt(moments.var + EPS), dtype=torch.float32),
-        f"{STATS_PREFIX}clip": torch.tensor(float(clip)),
-    }
+@dataclass(frozen=True)
+class ObsStats:
+    """Frozen observation statistics: what workers normalize with and evaluation/export freeze in."""
+
+    mean: np.ndarray  # (*obs_shape,) float32
+    std: np.ndarray  # (*obs_shape,) float32
+    clip: float
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        """``clip((obs - mean) / std)`` as float32 (numpy, for rollout workers)."""
+        return np.clip((np.asarray(obs, np.float32) - self.mean) / self.std, -self.clip, self.clip).astype(np.float32)
 
 
-def reward_snapshot(returns: Moments, clip: float) -> dict[str, torch.Tensor]:
-    """The reward scale shipped to workers: the running discounted return's std, and the clip."""
-    return {f"{REWARD_PREFIX}std": torch.tensor(float(np.sqrt(returns.var + EPS))), f"{REWARD_PREFIX}clip": torch.tensor(float(clip))}
+@dataclass(frozen=True)
+class RewardStats:
+    """The reward scale: the running discounted return's std, and the clip of scaled rewards."""
+
+    std: float
+    clip: float
+
+    def scale(self, rewards: np.ndarray) -> np.ndarray:
+        return np.clip(rewards / self.std, -self.clip, self.clip).astype(np.float32)
 
 
-def scale_rewards(rewards: np.ndarray, stats: dict[str, torch.Tensor]) -> np.ndarray:
-    std, clip = float(stats[f"{REWARD_PREFIX}std"]), float(stats[f"{REWARD_PREFIX}clip"])
-    return np.clip(rewards / std, -clip, clip).astype(np.float32)
+def obs_stats(moments: Moments, clip: float) -> ObsStats:
+    return ObsStats(moments.mean.astype(np.float32), np.sqrt(moments.var + EPS).astype(np.float32), float(clip))
 
 
-def split_snapshot(weights: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """(network weights, observation snapshot) from a shipped weights dict; reward keys are dropped here."""
-    stats = {k: v for k, v in weights.items() if k.startswith(STATS_PREFIX)}
-    return {k: v for k, v in weights.items() if not k.startswith((STATS_PREFIX, REWARD_PREFIX))}, stats
-
-
-def split_reward_snapshot(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in weights.items() if k.startswith(REWARD_PREFIX)}
-
-
-def normalize(obs: np.ndarray, stats: dict[str, torch.Tensor]) -> np.ndarray:
-    """``clip((obs - mean) / std)`` as float32 (numpy, for rollout workers)."""
-    mean, std, clip = (stats[f"{STATS_PREFIX}{k}"].numpy() for k in ("mean", "std", "clip"))
-    return np.clip((np.asarray(obs, np.float32) - mean) / std, -clip, clip).astype(np.float32)
+def reward_stats(returns: Moments, clip: float) -> RewardStats:
+    return RewardStats(float(np.sqrt(returns.var + EPS)), float(clip))
 
 
 class NormalizedActor(nn.Module):
     """An acting network behind frozen observation normalization: what evaluation and exports run."""
 
-    def __init__(self, actor: nn.Module, stats: dict[str, torch.Tensor]) -> None:
+    def __init__(self, actor: nn.Module, stats: ObsStats) -> None:
         super().__init__()
         self.actor = actor
-        self.register_buffer("mean", stats[f"{STATS_PREFIX}mean"].clone())
-        self.register_buffer("std", stats[f"{STATS_PREFIX}std"].clone())
-        self.register_buffer("clip", stats[f"{STATS_PREFIX}clip"].clone())
+        self.register_buffer("mean", torch.as_tensor(stats.mean, dtype=torch.float32).clone())
+        self.register_buffer("std", torch.as_tensor(stats.std, dtype=torch.float32).clone())
+        self.register_buffer("clip", torch.tensor(float(stats.clip)))
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.clamp((obs.float() - self.mean) / self.std, -self.clip, self.clip)

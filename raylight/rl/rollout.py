@@ -1,8 +1,9 @@
 """Rollout workers: each owns a Gymnasium vector env and a CPU copy of the policy, and returns numpy batches.
 
-``RolloutWorker`` is a plain class (unit-testable without Ray); ``RolloutGroup`` runs N of them as Ray
-actors, or one in the learner's process when ``rollout.num_workers`` is 0 -- same interface either way.
-Weights travel through the object store: one ``ray.put`` per sync, the same ref handed to every actor.
+``RolloutWorker`` is a plain class (unit-testable without Ray); ``RolloutGroup`` runs a learner rank's
+workers on the core's ``ActorPool``: Ray actors, or one in the learner's process when ``rollout.num_workers``
+is 0 -- same interface either way. A ``PolicySnapshot`` travels through the object store: one ``ray.put``
+per version, the same ref handed to each worker that does not hold that version yet.
 """
 
 from __future__ import annotations
@@ -17,20 +18,12 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from raylight.rl.acting import ActorOutput, Exploration
+from raylight.core.actors import ActorPool, Call, FailureBudget
+from raylight.rl.acting import ActorOutput, Exploration, PolicySnapshot
 from raylight.rl.config import EnvConfig, RLExperimentConfig
 from raylight.rl.envs import make_vector_env, to_env_actions
-from raylight.rl.normalization import (
-    Moments,
-    normalize,
-    reward_snapshot,
-    scale_rewards,
-    snapshot,
-    split_reward_snapshot,
-    split_snapshot,
-)
+from raylight.rl.normalization import Moments, ObsStats, RewardStats, obs_stats, reward_stats
 
-Weights = dict[str, torch.Tensor]
 ActorFactory = Callable[[gym.Space, gym.Space], nn.Module]
 
 
@@ -104,8 +97,8 @@ class RolloutWorker:
         self.version = 0
         obs_shape = self.env.single_observation_space.shape
         # The learner's frozen statistics (identity until the first snapshot arrives with weights).
-        self.obs_stats = snapshot(Moments.empty(obs_shape), env_cfg.obs_clip) if env_cfg.normalize_obs else None
-        self.reward_stats = reward_snapshot(Moments.empty(()), env_cfg.reward_clip) if env_cfg.normalize_reward else None
+        self.obs_stats: ObsStats | None = obs_stats(Moments.empty(obs_shape), env_cfg.obs_clip) if env_cfg.normalize_obs else None
+        self.reward_stats: RewardStats | None = reward_stats(Moments.empty(()), env_cfg.reward_clip) if env_cfg.normalize_reward else None
         self._disc_return = np.zeros(num_envs, np.float64)  # running discounted return per env (reward scaling)
         self._ep_return = np.zeros(num_envs, np.float64)
         self._ep_length = np.zeros(num_envs, np.int64)
@@ -114,20 +107,18 @@ class RolloutWorker:
     def num_envs(self) -> int:
         return self.env.num_envs
 
-    def set_weights(self, weights: Weights | None, version: int) -> None:
-        if weights is not None:
-            reward_stats = split_reward_snapshot(weights)
-            weights, stats = split_snapshot(weights)
-            if stats and self.obs_stats is not None:
-                self.obs_stats = stats
-            if reward_stats and self.reward_stats is not None:
-                self.reward_stats = reward_stats
-            if self.actor is not None:
-                self.actor.load_state_dict(weights)
-        self.version = version
+    def set_policy(self, snapshot: PolicySnapshot) -> None:
+        """Act with the learner's weights and statistics from now on; batches carry ``snapshot.version``."""
+        if self.actor is not None:
+            self.actor.load_state_dict(snapshot.weights)
+        if snapshot.obs_stats is not None and self.obs_stats is not None:
+            self.obs_stats = snapshot.obs_stats
+        if snapshot.reward_stats is not None and self.reward_stats is not None:
+            self.reward_stats = snapshot.reward_stats
+        self.version = snapshot.version
 
     def _normalized(self, obs: np.ndarray) -> np.ndarray:
-        return obs if self.obs_stats is None else normalize(obs, self.obs_stats)
+        return obs if self.obs_stats is None else self.obs_stats.normalize(obs)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: Exploration) -> ActorOutput[np.ndarray]:
@@ -145,12 +136,10 @@ class RolloutWorker:
             obs = obs.copy()
         return self.actor.act(torch.as_tensor(obs), explore).numpy()
 
-    def sample(
-        self, steps_per_env: int, explore: Exploration, weights: Weights | None = None, version: int | None = None
-    ) -> RolloutBatch:
-        """Step every env ``steps_per_env`` times; ``weights`` (if given) are loaded first."""
-        if version is not None:
-            self.set_weights(weights, version)
+    def sample(self, steps_per_env: int, explore: Exploration, snapshot: PolicySnapshot | None = None) -> RolloutBatch:
+        """Step every env ``steps_per_env`` times; a ``snapshot`` (if given) is loaded first."""
+        if snapshot is not None:
+            self.set_policy(snapshot)
         T, N = steps_per_env, self.num_envs
         obs_dtype = np.float32 if self.obs_stats is not None else self.obs.dtype  # normalized obs are float32
         obs_buf = np.empty((T, N, *self.obs.shape[1:]), dtype=obs_dtype)
@@ -203,7 +192,7 @@ class RolloutWorker:
         return RolloutBatch(
             obs=obs_buf,
             actions=act_buf,
-            rewards=scale_rewards(rewards, self.reward_stats) if self.reward_stats is not None else rewards,
+            rewards=self.reward_stats.scale(rewards) if self.reward_stats is not None else rewards,
             terminated=terminated,
             truncated=truncated,
             next_obs=next_buf,
@@ -231,147 +220,94 @@ def _store(buf: np.ndarray | None, t: int, T: int, x: np.ndarray | None) -> np.n
     return buf
 
 
-@dataclass
-class PendingSample:
-    """Handle for an in-flight ``RolloutGroup.request``: Ray refs (with what is needed to re-issue them),
-    or batches already computed locally."""
-
-    refs: list[Any] = field(default_factory=list)
-    local: list[RolloutBatch] = field(default_factory=list)
-    steps_per_env: int = 0
-    explore: Exploration = field(default_factory=Exploration)
-    version: int = 0
-
-
 class RolloutGroup:
-    """One learner rank's rollout actors (or one in-process worker) behind one interface: request, collect.
+    """One learner rank's rollout workers on the core's ``ActorPool``: request / collect for every worker at once
+    (synchronous and pipelined learners), or ``submit`` per worker and ``as_completed`` (asynchronous ones).
 
     With several learner ranks (DD-PPO style) ``rollout.num_workers`` is the total: rank r owns workers
     r*W/K .. (r+1)*W/K - 1, and worker g seeds its envs from ``seed + 1000*g``, so no two ranks
     ever step the same env stream. With ``num_workers: 0`` each rank steps one in-process worker.
 
-    An actor that does not answer within ``rollout.sample_timeout_s`` (frozen, its node lost) or dies
-    for good is replaced by a fresh one with the current weights and its request re-issued; failures
-    are counted with their causes (``budget``) and past ``rollout.max_failures`` the run stops with one line.
+    A worker that does not answer within ``rollout.sample_timeout_s`` (frozen, its node lost) or dies is
+    replaced by the pool, receives the latest snapshot shipped, and re-runs its request; failures count
+    against ``rollout.max_failures``.
     """
 
     def __init__(self, cfg: RLExperimentConfig, actor_factory: ActorFactory | None, rank: int = 0, world_size: int = 1) -> None:
-        self.cfg = cfg
         self.num_workers = cfg.rollout.num_workers // world_size
         self.envs_per_worker = cfg.rollout.envs_per_worker
-        self.actor_factory = actor_factory
-        from raylight.core.cluster import ActorPlacement, FailureBudget, wait_ready
-
         self.budget = FailureBudget("rollout.max_failures", cfg.rollout.max_failures)
-        self._sent_version: int | None = None
-        self._weights_ref: Any = None  # the last weights shipped: what a replacement actor starts from
-        self._local: RolloutWorker | None = None
-        self._actors: list[Any] = []
-        self._first = rank * self.num_workers
-        self._placement: Any = None
-        if self.num_workers == 0:
-            self._local = RolloutWorker(cfg.env, self.envs_per_worker, cfg.seed + 1000 * rank, actor_factory, rank)
-        else:
-            self._placement = ActorPlacement(self.num_workers, cfg.rollout.cpus_per_worker, cfg.rollout.placement, "rollout")
-            self._actors = [self._spawn(g) for g in range(self._first, self._first + self.num_workers)]
-            wait_ready(self._actors, "rollout")
+        remote = self.num_workers > 0
+        first = rank * self.num_workers
 
-    def _spawn(self, g: int, restart: int = 0) -> Any:
-        """Rollout actor for global worker index g (a replacement gets fresh env seeds)."""
-        from raylight.core.cluster import remote_class
+        def args_for(i: int, restarts: int) -> tuple[Any, ...]:
+            g = first + i if remote else rank  # global worker index: seeds its env streams
+            seed = cfg.seed + 1000 * g + 100_000 * restarts  # a replacement gets fresh env seeds
+            return (cfg.env, self.envs_per_worker, seed, actor_factory, g, 1 if remote else None)
 
-        remote_cls = remote_class(RolloutWorker)
-        seed = self.cfg.seed + 1000 * g + 100_000 * restart
-        placement = self._placement.options(g - self._first)
-        # No Ray restarts: a Ray-restarted actor would act with its initial weights (weights travel only when the
-        # version changes) and hide crashes from rollout.max_failures; ``_replace`` re-sends the weights instead.
-        return remote_cls.options(num_cpus=self.cfg.rollout.cpus_per_worker, max_restarts=0, max_task_retries=0, **placement).remote(
-            self.cfg.env, self.envs_per_worker, seed, self.actor_factory, g, 1
+        self.pool = ActorPool(
+            RolloutWorker,
+            args_for,
+            max(self.num_workers, 1),
+            remote=remote,
+            cpus_per_actor=cfg.rollout.cpus_per_worker,
+            placement=cfg.rollout.placement,
+            timeout_s=cfg.rollout.sample_timeout_s,
+            timeout_key="rollout.sample_timeout_s",
+            budget=self.budget,
+            describe=lambda i: f"rollout worker {first + i}",
+            what="rollout",
         )
+        self._held: list[int | None] = [None] * self.pool.count  # the snapshot version each worker holds
+        self._shipped: tuple[int, Any] | None = None  # (version, object-store ref) of the latest snapshot
 
     @property
     def num_envs(self) -> int:
         """Env copies across all workers: one ``request`` adds ``steps_per_env * num_envs`` env steps."""
-        return max(self.num_workers, 1) * self.envs_per_worker
+        return self.pool.count * self.envs_per_worker
 
     @property
     def remote(self) -> bool:
-        return bool(self._actors)
+        return self.pool.remote
 
-    def request(
-        self, steps_per_env: int, explore: Exploration, weights: Weights | None = None, version: int = 0
-    ) -> PendingSample:
-        """Start sampling on every worker; weights are shipped only when ``version`` changed."""
-        send = weights if version != self._sent_version else None
-        self._sent_version = version
-        if self._local is not None:
-            return PendingSample(local=[self._local.sample(steps_per_env, explore, send, version)])
-        import ray
+    def _ship(self, snapshot: PolicySnapshot) -> Any:
+        """The snapshot as the workers receive it: one object-store ref per version, remembered for replacements."""
+        if not self.remote:
+            return snapshot
+        if self._shipped is None or self._shipped[0] != snapshot.version:
+            import ray
 
-        weights_ref = ray.put(send) if send is not None else None  # one put, shared by every actor
-        if weights_ref is not None:
-            self._weights_ref = weights_ref
-        refs = [a.sample.remote(steps_per_env, explore, weights_ref, version) for a in self._actors]
-        return PendingSample(refs=refs, steps_per_env=steps_per_env, explore=explore, version=version)
+            self._shipped = (snapshot.version, ray.put(snapshot))
+            self.pool.remember("set_policy", self._shipped[1])
+        return self._shipped[1]
 
-    def collect(self, pending: PendingSample) -> list[RolloutBatch]:
-        """The batches of a request; frozen or dead actors are replaced and their share re-sampled."""
-        if not pending.refs:
-            return pending.local
-        import ray
-        from ray.exceptions import RayActorError
+    def submit(self, worker: int, steps_per_env: int, explore: Exploration, snapshot: PolicySnapshot | None = None) -> Call:
+        """Ask one worker for a batch; the snapshot travels only if that worker holds another version."""
+        send = None
+        if snapshot is not None and self._held[worker] != snapshot.version:
+            send = self._ship(snapshot)
+            self._held[worker] = snapshot.version
+        return self.pool.submit(worker, "sample", steps_per_env, explore, send)
 
-        refs = list(pending.refs)
-        while True:
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.cfg.rollout.sample_timeout_s)
-            ready_set = set(ready)
-            timeout = f"no batch within rollout.sample_timeout_s={self.cfg.rollout.sample_timeout_s:g}"
-            retry = [(i, timeout) for i, r in enumerate(refs) if r not in ready_set]
-            batches: list[Any] = [None] * len(refs)
-            for i, r in enumerate(refs):
-                if r in ready_set:
-                    try:
-                        batches[i] = ray.get(r)
-                    except RayActorError as exc:
-                        retry.append((i, f"actor died ({type(exc).__name__})"))
-            if not retry:
-                return batches
-            for i, cause in retry:
-                refs[i] = self._replace(i, cause, pending)
+    def request(self, steps_per_env: int, explore: Exploration, snapshot: PolicySnapshot | None = None) -> list[Call]:
+        """Ask every worker for a batch."""
+        return [self.submit(i, steps_per_env, explore, snapshot) for i in range(self.pool.count)]
 
-    def _replace(self, i: int, cause: str, pending: PendingSample) -> Any:
-        """Kill actor i, start a fresh one with the current weights, re-issue its part of ``pending``."""
-        import ray
+    def as_completed(self, calls: list[Call]) -> Any:
+        """``(call, batch)`` pairs in the order the batches arrive."""
+        return self.pool.as_completed(calls)
 
-        from raylight.core.cluster import wait_ready
+    def collect(self, calls: list[Call]) -> list[RolloutBatch]:
+        """The batches of a request, in worker order."""
+        batches = {call.index: batch for call, batch in self.pool.as_completed(calls)}
+        return [batches[call.index] for call in calls]
 
-        g = self._first + i
-        self.budget.record(f"rollout worker {g}", cause)
-        ray.kill(self._actors[i], no_restart=True)
-        self._actors[i] = self._spawn(g, restart=len(self.budget.failures))
-        wait_ready([self._actors[i]], "rollout")
-        return self._actors[i].sample.remote(pending.steps_per_env, pending.explore, self._weights_ref, pending.version)
-
-    def sample(
-        self, steps_per_env: int, explore: Exploration, weights: Weights | None = None, version: int = 0
-    ) -> list[RolloutBatch]:
-        return self.collect(self.request(steps_per_env, explore, weights, version))
+    def sample(self, steps_per_env: int, explore: Exploration, snapshot: PolicySnapshot | None = None) -> list[RolloutBatch]:
+        return self.collect(self.request(steps_per_env, explore, snapshot))
 
     def act(self, obs: np.ndarray, explore: Exploration) -> list[np.ndarray]:
         """Each worker's actions for the same observations (used to check that weights arrived)."""
-        if self._local is not None:
-            return [self._local.act(obs, explore).actions]
-        import ray
-
-        return [out.actions for out in ray.get([a.act.remote(obs, explore) for a in self._actors])]
+        return [out.actions for out in self.pool.call_all("act", obs, explore)]
 
     def close(self) -> None:
-        if self._local is not None:
-            self._local.close()
-        if self._actors:
-            from raylight.core.cluster import stop_actors
-
-            stop_actors(self._actors)
-            self._actors = []
-        if self._placement is not None:
-            self._placement.remove()
+        self.pool.close()

@@ -20,7 +20,7 @@ from raylight.rl.config import RLExperimentConfig, resolved_stop_return
 from raylight.rl.envs import resolve_env_id, single_spaces
 from raylight.rl.evaluation import EvaluationCallback
 from raylight.rl.experience import RolloutDataModule
-from raylight.rl.module import RLModule
+from raylight.rl.learner import Learner
 from raylight.rl.progress import RLProgress
 from raylight.rl.rollout import RolloutGroup
 
@@ -68,7 +68,7 @@ class RLTask:
     def actor_cpus(self, cfg: RLExperimentConfig) -> float:
         return cfg.rollout.num_workers // cfg.trainer.num_workers * cfg.rollout.cpus_per_worker
 
-    def build_module(self, cfg: RLExperimentConfig) -> RLModule:
+    def build_module(self, cfg: RLExperimentConfig) -> Learner:
         obs_space, act_space = single_spaces(cfg.env)
         return get_algorithm(cfg.algo).module_cls(cfg, obs_space, act_space)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, IterableDataset
 
-from raylight.core.cluster import FailureBudget
+from raylight.core.actors import FailureBudget
 from raylight.ssl.config import ReaderConfig
 from raylight.ssl.shards import (
     ShardBatch,

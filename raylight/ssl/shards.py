@@ -5,19 +5,18 @@ Trainer rank r of W owns shards r, r+W, ...; its readers split those shards betw
 plan (``plan_epoch``) fixes every reader's batch sizes so that each rank takes the same number of
 steps (DDP needs that) while every sample is read exactly once per epoch across ranks.
 
-``ShardReader`` is a plain class (unit-testable without Ray); ``ShardGroup`` runs a rank's readers as
-Ray actors, or one reader in the learner's process when ``data.num_readers`` is 0.
+``ShardReader`` is a plain class (unit-testable without Ray); ``ShardGroup`` runs a rank's readers on the
+core's ``ActorPool``: Ray actors, or in the learner's process when ``data.num_readers`` is 0.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from raylight.core.cluster import ActorPlacement, FailureBudget, wait_ready
+from raylight.core.actors import ActorPool, Call, FailureBudget
 from raylight.core.errors import ConfigError
 from raylight.ssl.config import DataConfig, ReaderConfig
 
@@ -136,63 +135,42 @@ class ShardReader:
         return ShardBatch(inputs, clean, self.y[pos], self.indices[pos], views)
 
 
-@dataclass
-class ReaderRequest:
-    """An in-flight request to reader actor ``reader``, with what is needed to re-issue it."""
-
-    reader: int
-    epoch: int
-    ranges: list[tuple[int, int]]
-    ref: Any
-    actor: Any  # the actor it went to: requests still in flight to a replaced actor are re-issued, not counted again
-
-
 class ShardGroup:
-    """One trainer rank's readers (Ray actors, or one in-process reader) behind one interface.
+    """One trainer rank's readers behind one interface, on the core's ``ActorPool`` (Ray actors, or one
+    in-process reader when ``data.num_readers`` is 0).
 
     ``reader_cls`` is any class built as ``reader_cls(cfg, split, shard_ids, seed, torch_threads, *reader_args)``
     with ``num_samples()`` and ``batches(epoch, ranges)`` (arrays: ``ShardReader``; text: ``TextShardReader``).
 
-    A reader actor that dies for good or does not answer within ``data.reader_timeout_s`` is replaced
-    and its request re-issued: batches depend only on (seed, epoch, shard, range), so the re-issued
-    request returns exactly what the lost one would have. Failures count against ``data.max_failures``.
+    A reader that dies or does not answer within ``data.reader_timeout_s`` is replaced by the pool and its
+    requests re-issued: batches depend only on (seed, epoch, shard, range), so a re-issued request returns
+    exactly what the lost one would have. Failures count against ``data.max_failures``.
     """
 
     def __init__(self, cfg: ReaderConfig, split: str, seed: int, rank: int = 0, world_size: int = 1,
                  budget: FailureBudget | None = None, reader_cls: type = ShardReader, reader_args: tuple = ()) -> None:
         self.cfg = cfg
-        self.reader_cls = reader_cls
-        self.reader_args = reader_args
-        self.split = split
-        self.seed = seed
         self.rank = rank
-        self.world_size = world_size
-        self.timeout_s = cfg.reader_timeout_s
         self.budget = budget or FailureBudget("data.max_failures", cfg.max_failures)
         self.assignment = split_among_readers(shards_for_rank(cfg.num_shards, rank, world_size), cfg.num_readers)
-        self._local: list[ShardReader] = []
-        self._actors: list[Any] = []
-        self._placement: ActorPlacement | None = None
-        if cfg.num_readers == 0:
-            self._local = [reader_cls(cfg, split, ids, seed, None, *reader_args) for ids in self.assignment]
-        else:
-            self._placement = ActorPlacement(len(self.assignment), cfg.cpus_per_reader, cfg.placement, "data")
-            self._actors = [self._spawn(i) for i in range(len(self.assignment))]
-            wait_ready(self._actors, "data")
-
-    def _spawn(self, reader: int) -> Any:
-        from raylight.core.cluster import remote_class
-
-        remote_cls = remote_class(self.reader_cls)
-        placement = self._placement.options(reader) if self._placement is not None else {}
-        restarts = getattr(self.reader_cls, "ray_max_restarts", 3)
-        return remote_cls.options(num_cpus=self.cfg.cpus_per_reader, max_restarts=restarts, max_task_retries=restarts, **placement).remote(
-            self.cfg, self.split, self.assignment[reader], self.seed, 1, *self.reader_args
+        remote = cfg.num_readers > 0
+        self.pool = ActorPool(
+            reader_cls,
+            lambda i, _restarts: (cfg, split, self.assignment[i], seed, 1 if remote else None, *reader_args),
+            len(self.assignment),
+            remote=remote,
+            cpus_per_actor=cfg.cpus_per_reader,
+            placement=cfg.placement,
+            timeout_s=cfg.reader_timeout_s,
+            timeout_key="data.reader_timeout_s",
+            budget=self.budget,
+            describe=lambda i: f"rank {rank} shard reader {i}",
+            what="data",
         )
 
     @property
     def remote(self) -> bool:
-        return bool(self._actors)
+        return self.pool.remote
 
     @property
     def num_readers(self) -> int:
@@ -200,61 +178,18 @@ class ShardGroup:
 
     def num_samples(self) -> list[int]:
         """Samples each reader holds (text readers know theirs only once they have tokenized)."""
-        if self._actors:
-            import ray
-
-            return [int(n) for n in ray.get([a.num_samples.remote() for a in self._actors], timeout=self.timeout_s)]
-        return [r.num_samples() for r in self._local]
+        return [int(n) for n in self.pool.call_all("num_samples")]
 
     def call_all(self, method: str) -> list[Any]:
         """``method()`` on every reader (e.g. token counts for word2vec), in reader order."""
-        if self._actors:
-            import ray
+        return self.pool.call_all(method)
 
-            return ray.get([getattr(a, method).remote() for a in self._actors], timeout=self.timeout_s)
-        return [getattr(r, method)() for r in self._local]
+    def request(self, reader: int, epoch: int, ranges: list[tuple[int, int]]) -> Call:
+        """Ask reader ``reader`` for the batches of ``ranges`` in ``epoch`` (answered at once in-process)."""
+        return self.pool.submit(reader, "batches", epoch, ranges)
 
-    def request(self, reader: int, epoch: int, ranges: list[tuple[int, int]]) -> Any:
-        """A ``ReaderRequest`` for remote readers, the batches themselves for in-process ones."""
-        if self._actors:
-            actor = self._actors[reader]
-            return ReaderRequest(reader, epoch, ranges, actor.batches.remote(epoch, ranges), actor)
-        return self._local[reader].batches(epoch, ranges)
-
-    def collect(self, handle: Any) -> list[ShardBatch]:
-        if not self._actors:
-            return handle
-        import ray
-        from ray.exceptions import GetTimeoutError, RayActorError
-
-        while True:
-            try:
-                return ray.get(handle.ref, timeout=self.timeout_s)
-            except GetTimeoutError:
-                free, total = ray.available_resources().get("CPU", 0.0), ray.cluster_resources().get("CPU", 0.0)
-                cause = f"no answer within data.reader_timeout_s={self.timeout_s:g} ({free:g} of {total:g} cluster CPUs free)"
-            except RayActorError as exc:
-                cause = f"reader died ({type(exc).__name__})"
-            handle.ref = self._replace(handle, cause)
-
-    def _replace(self, handle: ReaderRequest, cause: str) -> Any:
-        """Kill reader ``handle.reader``, start a fresh one on the same shards, re-issue the request."""
-        import ray
-
-        i = handle.reader
-        if handle.actor is self._actors[i]:  # not yet replaced by an earlier request's failure
-            self.budget.record(f"rank {self.rank} shard reader {i}", cause)
-            ray.kill(self._actors[i], no_restart=True)
-            self._actors[i] = self._spawn(i)
-            wait_ready([self._actors[i]], "data")
-        handle.actor = self._actors[i]
-        return handle.actor.batches.remote(handle.epoch, handle.ranges)
+    def collect(self, call: Call) -> list[ShardBatch]:
+        return self.pool.get(call)
 
     def close(self) -> None:
-        if self._actors:
-            from raylight.core.cluster import stop_actors
-
-            stop_actors(self._actors)
-            self._actors = []
-        if self._placement is not None:
-            self._placement.remove()
+        self.pool.close()

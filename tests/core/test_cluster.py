@@ -68,7 +68,8 @@ SOCKETS_SCRIPT = textwrap.dedent(
     """
     import json, os, sys, time
     import ray, psutil
-    from raylight.core.cluster import init_ray, remote_class
+    from raylight.core.actors import remote_class
+    from raylight.core.cluster import init_ray
     from raylight.core.config import RayConfig
 
     class Probe:
@@ -182,7 +183,7 @@ PLACEMENT_SCRIPT = textwrap.dedent(
         for placement in ("pack", "spread"):  # pack first: a removed group frees its CPUs a moment later
             cfg = load_config(sys.argv[1], ["rollout.num_workers=2", f"rollout.placement={placement}", "rollout.cpus_per_worker=1"])
             group = RolloutGroup(cfg, None)
-            ids = ray.get([a.__ray_call__.remote(lambda w: ray.get_runtime_context().get_node_id()) for a in group._actors])
+            ids = ray.get([a.__ray_call__.remote(lambda w: ray.get_runtime_context().get_node_id()) for a in group.pool.actors])
             nodes[placement] = len(set(ids))
             group.close()
             while ray.available_resources().get("CPU", 0) < 4:  # the group's bundles are returned asynchronously
@@ -259,7 +260,7 @@ def test_stopping_retrying_actors_prints_no_terminate_retries(tmp_path: Path) ->
     script = textwrap.dedent(
         """
         import time, ray
-        from raylight.core.cluster import stop_actors
+        from raylight.core.actors import stop_actors
         ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
         @ray.remote(num_cpus=0, max_restarts=3, max_task_retries=3)
         class Reader:

@@ -14,10 +14,10 @@ from safetensors.torch import load_file
 from raylight.core.cli import main
 from raylight.core.config import load_config
 from raylight.core.run import train
-from raylight.rl.acting import Exploration
+from raylight.rl.acting import Exploration, PolicySnapshot
 from raylight.rl.config import EnvConfig
 from raylight.rl.inference import evaluate_checkpoint, load_agent
-from raylight.rl.normalization import Moments, NormalizedActor, normalize, reward_snapshot, snapshot
+from raylight.rl.normalization import Moments, NormalizedActor, obs_stats, reward_stats
 from raylight.rl.rollout import RolloutWorker
 from tests.helpers import quiet
 
@@ -40,17 +40,17 @@ def test_merged_moments_equal_those_of_the_concatenation() -> None:
 
 
 def test_empty_statistics_are_the_identity_and_clip_applies() -> None:
-    stats = snapshot(Moments.empty((2,)), clip=5.0)
-    np.testing.assert_allclose(normalize(np.array([[1.0, -2.0]]), stats), [[1.0, -2.0]], atol=1e-6)
-    stats = snapshot(Moments.of(np.array([[0.0, 0.0], [2.0, 2.0]]), (2,)), clip=5.0)  # mean 1, std 1
-    np.testing.assert_allclose(normalize(np.array([[3.0, 100.0]]), stats), [[2.0, 5.0]], atol=1e-6)
+    stats = obs_stats(Moments.empty((2,)), clip=5.0)
+    np.testing.assert_allclose(stats.normalize(np.array([[1.0, -2.0]])), [[1.0, -2.0]], atol=1e-6)
+    stats = obs_stats(Moments.of(np.array([[0.0, 0.0], [2.0, 2.0]]), (2,)), clip=5.0)  # mean 1, std 1
+    np.testing.assert_allclose(stats.normalize(np.array([[3.0, 100.0]])), [[2.0, 5.0]], atol=1e-6)
 
 
 def test_a_worker_normalizes_with_the_shipped_snapshot_and_reports_raw_moments() -> None:
     env = EnvConfig(id="Pendulum-v1", normalize_obs=True)
     worker = RolloutWorker(env, num_envs=2, seed=0, actor_factory=None)
-    stats = snapshot(Moments(10.0, np.array([0.5, 0.0, 1.0]), np.full(3, 40.0)), clip=10.0)  # std 2
-    worker.set_weights(stats, version=1)
+    stats = obs_stats(Moments(10.0, np.array([0.5, 0.0, 1.0]), np.full(3, 40.0)), clip=10.0)  # std 2
+    worker.set_policy(PolicySnapshot({}, version=1, obs_stats=stats))
     batch = worker.sample(16, Exploration(random=True))
     raw_mean = batch.obs_moments.mean
     np.testing.assert_allclose(batch.obs.reshape(-1, 3).mean(0), (raw_mean - [0.5, 0.0, 1.0]) / 2.0, atol=1e-5)
@@ -60,7 +60,7 @@ def test_a_worker_normalizes_with_the_shipped_snapshot_and_reports_raw_moments()
 def test_a_worker_scales_rewards_by_the_shipped_return_std_and_keeps_episode_returns_raw() -> None:
     env = EnvConfig(id="CartPole-v1", normalize_reward=True, reward_gamma=0.5)
     worker = RolloutWorker(env, num_envs=2, seed=0, actor_factory=None)
-    worker.set_weights(reward_snapshot(Moments(10.0, np.array(0.0), np.array(40.0)), clip=10.0), version=1)  # std 2
+    worker.set_policy(PolicySnapshot({}, 1, reward_stats=reward_stats(Moments(10.0, np.array(0.0), np.array(40.0)), clip=10.0)))  # std 2
     batch = worker.sample(64, Exploration(random=True))
     np.testing.assert_allclose(batch.rewards, 0.5, atol=1e-6)  # CartPole pays 1 per step
     assert (batch.episode_returns >= 8).all() and batch.episode_returns.dtype == np.float32  # raw lengths of episodes

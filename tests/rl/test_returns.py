@@ -2,7 +2,7 @@
 
 import torch
 
-from raylight.rl.returns import discounted_returns, gae, td_target
+from raylight.rl.returns import discounted_returns, gae, td_target, vtrace
 
 
 def col(*xs: float) -> torch.Tensor:
@@ -80,3 +80,60 @@ def test_multiple_envs_are_independent_columns() -> None:
     adv_a, _ = gae(*args, GAMMA, LAM)
     adv_b, _ = gae(*(x.flip(0) for x in args), GAMMA, LAM)
     torch.testing.assert_close(adv2, torch.cat([adv_a, adv_b], dim=1))
+
+
+def _col(*xs: float) -> torch.Tensor:
+    return torch.tensor(xs).unsqueeze(1)  # (T, 1)
+
+
+def test_vtrace_known_answer_worked_by_hand() -> None:
+    """pi/mu = 2, 0.5, 1; gamma 0.5; rho_bar = c_bar = 1: rho = c = (1, 0.5, 1).
+    deltas 0.5, 0.75, 3 -> v = (2.25, 2.5, 4); A_t = rho_t (r_t + gamma v_{t+1} - V) = (1.25, 1.5, 3)."""
+    mu = torch.zeros(3, 1)
+    pi = torch.log(_col(2.0, 0.5, 1.0))
+    zeros = torch.zeros(3, 1)
+    vs, adv = vtrace(mu, pi, _col(1.0, 2.0, 3.0), _col(1.0, 1.0, 1.0), _col(1.0, 1.0, 2.0), zeros, zeros, gamma=0.5)
+    torch.testing.assert_close(vs, _col(2.25, 2.5, 4.0))
+    torch.testing.assert_close(adv, _col(1.25, 1.5, 3.0))
+
+
+def test_vtrace_matches_the_papers_sum_of_products() -> None:
+    """v_s = V(x_s) + sum_t gamma^(t-s) (prod_{s<=i<t} c_i) delta_t (Espeholt et al. 2018, eq. 1), as a plain loop."""
+    g = torch.Generator().manual_seed(0)
+    T, N, gamma, lam, rho_bar, c_bar = 6, 3, 0.9, 0.95, 1.0, 0.9
+    mu, pi = torch.randn(T, N, generator=g), torch.randn(T, N, generator=g)
+    rewards, values = torch.randn(T, N, generator=g), torch.randn(T, N, generator=g)
+    next_values = torch.cat([values[1:], torch.randn(1, N, generator=g)])
+    zeros = torch.zeros(T, N)
+    vs, _ = vtrace(mu, pi, rewards, values, next_values, zeros, zeros, gamma, lam, rho_bar, c_bar)
+    ratio = (pi - mu).exp()
+    rho, c = ratio.clamp(max=rho_bar), lam * ratio.clamp(max=c_bar)
+    expected = torch.zeros(T, N)
+    for n in range(N):
+        for s in range(T):
+            total = values[s, n].item()
+            for t in range(s, T):
+                delta = rho[t, n] * (rewards[t, n] + gamma * next_values[t, n] - values[t, n])
+                total += gamma ** (t - s) * torch.prod(c[s:t, n]).item() * delta.item()
+            expected[s, n] = total
+    torch.testing.assert_close(vs, expected)
+
+
+def test_vtrace_on_policy_reduces_to_gae_and_n_step_returns() -> None:
+    """pi = mu: v-trace targets are GAE(lambda)'s returns, across a termination and a truncation; with lambda 1 the
+    policy-gradient advantages are the n-step (to the rollout's end) advantages."""
+    g = torch.Generator().manual_seed(1)
+    T, N = 7, 2
+    rewards, values = torch.randn(T, N, generator=g), torch.randn(T, N, generator=g)
+    terminated, truncated = torch.zeros(T, N), torch.zeros(T, N)
+    terminated[2, 0] = 1.0
+    truncated[4, 1] = 1.0
+    next_values = torch.cat([values[1:], torch.randn(1, N, generator=g)])
+    next_values[4, 1] = 0.7  # the truncated episode's true final observation, not the next episode's first
+    logp = torch.randn(T, N, generator=g)
+    for lam in (1.0, 0.9):
+        vs, adv = vtrace(logp, logp, rewards, values, next_values, terminated, truncated, 0.99, lam)
+        gae_adv, gae_returns = gae(rewards, values, next_values, terminated, truncated, 0.99, lam)
+        torch.testing.assert_close(vs, gae_returns)
+        if lam == 1.0:
+            torch.testing.assert_close(adv, gae_adv)

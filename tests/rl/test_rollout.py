@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from raylight.core.config import build_config
-from raylight.rl.acting import Exploration
+from raylight.rl.acting import Exploration, PolicySnapshot
 from raylight.rl.config import EnvConfig
 from raylight.rl.networks import QNetConfig, build_q_network
 from raylight.rl.rollout import ActorSpec, RolloutGroup, RolloutWorker
@@ -77,7 +77,7 @@ def test_weight_sync_changes_the_actors_actions() -> None:
             with torch.no_grad():
                 net.advantage.bias.copy_(torch.tensor([bias, -bias]))
                 net.advantage.weight.zero_()
-            group.sample(1, Exploration(epsilon=0.0), {k: v.clone() for k, v in net.state_dict().items()}, version=int(bias))
+            group.sample(1, Exploration(epsilon=0.0), PolicySnapshot({k: v.clone() for k, v in net.state_dict().items()}, version=int(bias)))
             expected = 0 if bias > 0 else 1
             for actions in group.act(obs, Exploration(epsilon=0.0)):
                 assert (actions == expected).all()
@@ -99,8 +99,9 @@ def test_a_replaced_actor_samples_with_the_current_weights(tmp_path, ray_session
         with torch.no_grad():  # always action 1
             net.advantage.bias.copy_(torch.tensor([-5.0, 5.0]))
             net.advantage.weight.zero_()
-        group.sample(10, Exploration(epsilon=0.0), {k: v.clone() for k, v in net.state_dict().items()}, version=1)
-        (batch,) = group.sample(40, Exploration(epsilon=0.0), None, version=1)  # same version: no weights shipped
+        snapshot = PolicySnapshot({k: v.clone() for k, v in net.state_dict().items()}, version=1)
+        group.sample(10, Exploration(epsilon=0.0), snapshot)
+        (batch,) = group.sample(40, Exploration(epsilon=0.0), snapshot)  # same version: no weights shipped
         assert marker.exists() and len(group.budget.failures) == 1  # it crashed and was replaced
         assert batch.policy_version == 1 and (batch.actions == 1).all()
     finally:
@@ -125,7 +126,7 @@ LIGHT_WORKER = """
 import sys
 from ray import cloudpickle
 spec, env_cfg = cloudpickle.loads(bytes.fromhex(sys.stdin.read()))
-from raylight.rl.acting import Exploration
+from raylight.rl.acting import Exploration, PolicySnapshot
 from raylight.rl.rollout import RolloutWorker
 batch = RolloutWorker(env_cfg, 1, 0, spec).sample(8, Exploration())
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pytorch_lightning", "lightning", "torchmetrics") or m.startswith("raylight.rl.agents"))

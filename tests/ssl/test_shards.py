@@ -112,7 +112,7 @@ def test_a_frozen_reader_is_replaced_and_its_request_answered_the_same(ray_sessi
     frozen: list[int] = []
     try:
         for attempt in range(2):
-            pid = ray.get(group._actors[0].__ray_call__.remote(lambda reader: os.getpid()))
+            pid = ray.get(group.pool.actors[0].__ray_call__.remote(lambda reader: os.getpid()))
             os.kill(pid, signal.SIGSTOP)
             frozen.append(pid)
             if attempt == 0:

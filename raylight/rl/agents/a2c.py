@@ -11,26 +11,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-import gymnasium as gym
 import torch
 from pydantic import Field
-from torch import nn
 
 from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
-from raylight.rl.actor_critic import (
-    OnPolicyRollout,
-    PolicyNetConfig,
-    actor_critic_loss,
-    bootstrap_values,
-    build_actor_critic,
-    collate_rollouts,
-    explained_variance,
-)
-from raylight.rl.config import RLExperimentConfig
-from raylight.rl.module import RLModule, RolloutRequest, Schedule
+from raylight.rl.actor_critic import OnPolicyRollout, PolicyNetConfig, actor_critic_loss, bootstrap_values
+from raylight.rl.learner import Schedule
+from raylight.rl.on_policy import OnPolicyLearner
 from raylight.rl.returns import gae
-from raylight.rl.rollout import RolloutBatch
 from raylight.rl.task import RL_TASK
 
 
@@ -48,37 +37,17 @@ class A2CConfig(PolicyNetConfig):
 
 
 @register_algorithm("a2c", A2CConfig, RL_TASK)
-class A2C(RLModule):
-    on_policy = True
-
-    def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
-        super().__init__(cfg, obs_space, act_space)
-        self.hp: A2CConfig = cfg.agent
-        self.policy = self.build_actor(self.hp, obs_space, act_space)
-
-    actor_config = PolicyNetConfig
-    build_actor = staticmethod(build_actor_critic)
-
-    def acting_network(self) -> nn.Module:
-        return self.policy
+class A2C(OnPolicyLearner):
+    hp: A2CConfig
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.hp.optimizer == "rmsprop":
             return torch.optim.RMSprop(self.policy.parameters(), lr=self.hp.lr, alpha=0.99, eps=1e-5)
         return adam(self.policy.parameters(), lr=self.hp.lr, eps=1e-5)
 
-    def rollout_request(self) -> RolloutRequest:
-        return RolloutRequest(self.hp.n_steps)
-
-    def make_training_item(self, batches: list[RolloutBatch]) -> OnPolicyRollout:
-        return collate_rollouts(batches)
-
     def training_step(self, batch: OnPolicyRollout, batch_idx: int) -> None:
-        # On-policy: the rollout must come from the weights being updated (no loader prefetch, no stale worker).
-        assert batch.policy_version == self.policy_version, "stale rollout reached A2C"
         hp = self.hp
-        opt = self.optimizers()
-        self.set_lr(opt, hp.lr, hp.lr_schedule)
+        opt = self.begin_update(batch)
 
         # 1. n-step / GAE advantages, bootstrapping V(s') where an episode is cut.
         next_values = bootstrap_values(self.policy, batch.next_obs)  # (T, N)
@@ -97,11 +66,4 @@ class A2C(RLModule):
 
         self.optimizer_step(opt, loss, self.policy.parameters(), self.hp.max_grad_norm)
 
-        self.policy_version += 1
-        self.log_iteration(
-            {
-                **{f"train/{k}": float(v) for k, v in stats.items()},
-                "train/explained_variance": explained_variance(batch.values.flatten(0, 1), b_returns),
-                "train/lr": opt.param_groups[0]["lr"],
-            }
-        )
+        self.end_update(opt, {f"train/{k}": float(v) for k, v in stats.items()}, batch.values, b_returns)

@@ -8,27 +8,24 @@ policy, the transitions go into the replay buffer, and ``gradient_steps`` miniba
 from __future__ import annotations
 
 import copy
-import warnings
-from typing import Any, Literal
+from typing import Literal
 
 import gymnasium as gym
-import numpy as np
 import torch
 from pydantic import ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
-from raylight.core.checkpoints import RESUME_ONLY_KEY
 from raylight.core.errors import ConfigError
 from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
+from raylight.rl.learner import Schedule
 from raylight.rl.losses import dqn_td_target
-from raylight.rl.module import RLModule, RolloutRequest, Schedule
 from raylight.rl.networks import QNetConfig, build_q_network
-from raylight.rl.replay import ReplayBuffer, ReplaySamples
-from raylight.rl.rollout import RolloutBatch
+from raylight.rl.off_policy import OffPolicyLearner, update_target
+from raylight.rl.replay import ReplaySamples
 from raylight.rl.task import RL_TASK
 
 
@@ -64,35 +61,14 @@ class DQNConfig(QNetConfig):
 
 
 @register_algorithm("dqn", DQNConfig, RL_TASK)
-class DQN(RLModule):
-    on_policy = False
-
+class DQN(OffPolicyLearner):
     def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
-        super().__init__(cfg, obs_space, act_space)
-        if cfg.agent.buffer_size < cfg.agent.batch_size:
-            raise ConfigError(f"agent.buffer_size ({cfg.agent.buffer_size}) must be at least agent.batch_size ({cfg.agent.batch_size})")
         if not isinstance(act_space, gym.spaces.Discrete):
             raise ConfigError(f"algo: dqn needs a Discrete action space; {cfg.env.id} has {act_space}")
+        super().__init__(cfg, obs_space, act_space)
         self.hp: DQNConfig = cfg.agent
         self.q_net = self.build_actor(self.hp, obs_space, act_space)
         self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.num_envs = cfg.envs_per_rank  # this learner rank's envs; every rank has its own buffer
-        self.replay = ReplayBuffer(
-            capacity=self.hp.buffer_size,
-            num_streams=self.num_envs,
-            obs_shape=obs_space.shape,
-            obs_dtype=obs_space.dtype,
-            action_shape=(),
-            action_dtype=np.int64,
-            gamma=self.hp.gamma,
-            n_step=self.hp.n_step,
-            prioritized=self.hp.prioritized,
-            alpha=self.hp.per_alpha,
-            seed=cfg.seed,
-            # auto: raw uint8 frames only (normalized observations change with the statistics between rollouts)
-            optimize_memory=self.hp.optimize_memory if self.hp.optimize_memory is not None else obs_space.dtype == np.uint8 and not cfg.env.normalize_obs,
-        )
-        self.gradient_updates = 0
 
     actor_config = QNetConfig
     build_actor = staticmethod(build_q_network)
@@ -110,18 +86,8 @@ class DQN(RLModule):
         frac = min(1.0, self.env_steps / span)
         return self.hp.eps_start + frac * (self.hp.eps_end - self.hp.eps_start)
 
-    def rollout_request(self) -> RolloutRequest:
-        steps_per_env = max(1, self.hp.train_freq // self.num_envs)
-        if self.env_steps < self.hp.learning_starts:
-            return RolloutRequest(steps_per_env, Exploration(random=True))
-        return RolloutRequest(steps_per_env, Exploration(epsilon=self.epsilon()))
-
-    def make_training_item(self, batches: list[RolloutBatch]) -> ReplaySamples | None:
-        self.replay.extend(batches)
-        if self.env_steps < self.hp.learning_starts or len(self.replay) < self.hp.batch_size:
-            return None
-        beta = self.hp.per_beta0 + (1.0 - self.hp.per_beta0) * min(1.0, self.env_steps / self.cfg.trainer.total_env_steps)
-        return self.replay.sample(self.hp.gradient_steps, self.hp.batch_size, beta)
+    def exploration(self) -> Exploration:
+        return Exploration(epsilon=self.epsilon())
 
     # --- learning -----------------------------------------------------------------------------
     def training_step(self, batch: ReplaySamples, batch_idx: int) -> None:
@@ -158,40 +124,6 @@ class DQN(RLModule):
     def _update_target(self) -> None:
         self.gradient_updates += 1
         if self.hp.target_update == "polyak":
-            with torch.no_grad():
-                torch._foreach_lerp_(list(self.q_target.parameters()), list(self.q_net.parameters()), self.hp.tau)
+            update_target(self.q_target, self.q_net, self.hp.tau)
         elif self.gradient_updates % self.hp.target_update_interval == 0:
-            self.q_target.load_state_dict(self.q_net.state_dict())
-
-    # --- checkpoints --------------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["raylight"]["gradient_updates"] = self.gradient_updates
-        # Each learner rank has its own buffer; only a single-rank run stores it (a resumed multi-rank run refills).
-        # Under RESUME_ONLY_KEY it goes into last.ckpt only, never into periodic or best checkpoints.
-        if self.cfg.checkpoint.include_replay and self.trainer.world_size == 1:
-            # Tensors, not numpy arrays: loadable with torch.load(weights_only=True).
-            checkpoint.setdefault(RESUME_ONLY_KEY, {})["replay"] = {
-                k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
-                for k, v in self.replay.state_dict().items()
-            }
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        self.gradient_updates = int(checkpoint.get("raylight", {}).get("gradient_updates", 0))
-        saved = checkpoint.get(RESUME_ONLY_KEY, {}).get("replay")
-        if saved is None:
-            if self._trainer is None:  # loaded to act or evaluate, not to resume training
-                return
-            warnings.warn("resume: the checkpoint holds no replay buffer (checkpoint.include_replay was off, or several "
-                          "learner ranks); the buffer refills from new experience", stacklevel=2)
-            return
-        replay = {k: v.numpy() if torch.is_tensor(v) else v for k, v in saved.items()}
-        if tuple(replay["obs"].shape[1:2]) != (self.replay.streams,) or int(replay.get("rows", 0)) != self.replay.rows:
-            warnings.warn(
-                f"resume: the checkpoint's replay buffer has {replay['obs'].shape[1]} streams x {replay.get('rows')} rows, this run's "
-                f"{self.replay.streams} x {self.replay.rows} (env count per learner or buffer_size changed); re-streaming its "
-                f"{replay['rewards'].size:,} transitions",
-                stacklevel=2,
-            )
-        self.replay.load_state_dict(replay)
+            update_target(self.q_target, self.q_net, 1.0)

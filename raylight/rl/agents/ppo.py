@@ -16,24 +16,16 @@ import gymnasium as gym
 import torch
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
-from torch import nn
 
 from raylight.core.errors import ConfigError
 from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
-from raylight.rl.actor_critic import (
-    OnPolicyRollout,
-    PolicyNetConfig,
-    bootstrap_values,
-    build_actor_critic,
-    collate_rollouts,
-    explained_variance,
-)
+from raylight.rl.actor_critic import OnPolicyRollout, PolicyNetConfig, bootstrap_values
 from raylight.rl.config import RLExperimentConfig
+from raylight.rl.learner import Schedule
 from raylight.rl.losses import approx_kl, clip_fraction, ppo_clipped_surrogate, ppo_value_loss
-from raylight.rl.module import RLModule, RolloutRequest, Schedule
+from raylight.rl.on_policy import OnPolicyLearner
 from raylight.rl.returns import gae
-from raylight.rl.rollout import RolloutBatch
 from raylight.rl.task import RL_TASK
 
 
@@ -67,13 +59,10 @@ class PPOConfig(PolicyNetConfig):
 
 
 @register_algorithm("ppo", PPOConfig, RL_TASK)
-class PPO(RLModule):
-    on_policy = True
-
+class PPO(OnPolicyLearner):
     def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
         super().__init__(cfg, obs_space, act_space)
         self.hp: PPOConfig = cfg.agent
-        self.policy = self.build_actor(self.hp, obs_space, act_space)
         num_envs = cfg.envs_per_rank  # rollouts and minibatches are per learner rank
         self.rollout_size = self.hp.n_steps * num_envs  # transitions per update
         if self.hp.minibatch_size > self.rollout_size:
@@ -82,27 +71,12 @@ class PPO(RLModule):
                 f" = {self.hp.n_steps} x {num_envs} = {self.rollout_size}"
             )
 
-    actor_config = PolicyNetConfig
-    build_actor = staticmethod(build_actor_critic)
-
-    def acting_network(self) -> nn.Module:
-        return self.policy
-
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return adam(self.policy.parameters(), lr=self.hp.lr, eps=1e-5)  # eps as SB3/CleanRL PPO
 
-    def rollout_request(self) -> RolloutRequest:
-        return RolloutRequest(self.hp.n_steps)
-
-    def make_training_item(self, batches: list[RolloutBatch]) -> OnPolicyRollout:
-        return collate_rollouts(batches)
-
     def training_step(self, batch: OnPolicyRollout, batch_idx: int) -> None:
-        # On-policy: the rollout must come from the weights being updated (no loader prefetch, no stale worker).
-        assert batch.policy_version == self.policy_version, "stale rollout reached PPO"
         hp = self.hp
-        opt = self.optimizers()
-        self.set_lr(opt, hp.lr, hp.lr_schedule)
+        opt = self.begin_update(batch)
         clip_coef = self.scheduled(hp.clip_range, hp.clip_schedule)
 
         # 1. Advantages and value targets: GAE over the rollout, bootstrapping V(s') where an episode is cut.
@@ -158,14 +132,5 @@ class PPO(RLModule):
                 break
             epochs_done += 1
 
-        self.policy_version += 1  # workers' next rollout must use the updated weights
         metrics = {f"train/{k}": float(torch.stack(v).mean()) for k, v in stats.items() if v}
-        self.log_iteration(
-            {
-                **metrics,
-                "train/explained_variance": explained_variance(b_values, b_returns),
-                "train/lr": opt.param_groups[0]["lr"],
-                "train/clip_range": clip_coef,
-                "train/epochs": float(epochs_done),
-            }
-        )
+        self.end_update(opt, {**metrics, "train/clip_range": clip_coef, "train/epochs": float(epochs_done)}, b_values, b_returns)

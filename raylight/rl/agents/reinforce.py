@@ -16,26 +16,14 @@ baseline uses the sampling-time V, so the gradient stays unbiased wherever G_t i
 
 from __future__ import annotations
 
-import gymnasium as gym
 import torch
 from pydantic import Field
-from torch import nn
 
 from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
-from raylight.rl.actor_critic import (
-    OnPolicyRollout,
-    PolicyNetConfig,
-    actor_critic_loss,
-    bootstrap_values,
-    build_actor_critic,
-    collate_rollouts,
-    explained_variance,
-)
-from raylight.rl.config import RLExperimentConfig
-from raylight.rl.module import RLModule, RolloutRequest
+from raylight.rl.actor_critic import OnPolicyRollout, PolicyNetConfig, actor_critic_loss, bootstrap_values
+from raylight.rl.on_policy import OnPolicyLearner
 from raylight.rl.returns import discounted_returns
-from raylight.rl.rollout import RolloutBatch
 from raylight.rl.task import RL_TASK
 
 
@@ -51,34 +39,15 @@ class ReinforceConfig(PolicyNetConfig):
 
 
 @register_algorithm("reinforce", ReinforceConfig, RL_TASK)
-class Reinforce(RLModule):
-    on_policy = True
-
-    def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
-        super().__init__(cfg, obs_space, act_space)
-        self.hp: ReinforceConfig = cfg.agent
-        self.policy = self.build_actor(self.hp, obs_space, act_space)
-
-    actor_config = PolicyNetConfig
-    build_actor = staticmethod(build_actor_critic)
-
-    def acting_network(self) -> nn.Module:
-        return self.policy
+class Reinforce(OnPolicyLearner):
+    hp: ReinforceConfig
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return adam(self.policy.parameters(), lr=self.hp.lr)
 
-    def rollout_request(self) -> RolloutRequest:
-        return RolloutRequest(self.hp.n_steps)
-
-    def make_training_item(self, batches: list[RolloutBatch]) -> OnPolicyRollout:
-        return collate_rollouts(batches)
-
     def training_step(self, batch: OnPolicyRollout, batch_idx: int) -> None:
-        # On-policy: the rollout must come from the weights being updated (no loader prefetch, no stale worker).
-        assert batch.policy_version == self.policy_version, "stale rollout reached REINFORCE"
         hp = self.hp
-        opt = self.optimizers()
+        opt = self.begin_update(batch)
 
         # 1. Reward-to-go G_t per episode; V(s') only fills in the tails of cut episodes.
         next_values = bootstrap_values(self.policy, batch.next_obs)  # (T, N)
@@ -95,10 +64,4 @@ class Reinforce(RLModule):
 
         self.optimizer_step(opt, loss, self.policy.parameters(), self.hp.max_grad_norm)
 
-        self.policy_version += 1
-        self.log_iteration(
-            {
-                **{f"train/{k}": float(v) for k, v in stats.items()},
-                "train/explained_variance": explained_variance(batch.values.flatten(0, 1), b_returns),
-            }
-        )
+        self.end_update(opt, {f"train/{k}": float(v) for k, v in stats.items()}, batch.values, b_returns)

@@ -83,11 +83,6 @@ class TextShardReader:
     """Owns shards of a corpus split: tokenizes and packs them once, masks every epoch (``mode`` 'mlm') or
     serves plain sequences ('plain': word2vec)."""
 
-    # No Ray restarts: a tokenizer of a real vocabulary (>100 KB of JSON) travels through the object store,
-    # where Ray cannot promise a restarted actor its constructor arguments (it logs an error per actor);
-    # ShardGroup replaces a dead reader itself and re-issues its request.
-    ray_max_restarts = 0
-
     def __init__(self, cfg: TextDataConfig, split: str, shard_ids: list[int], seed: int, torch_threads: int | None,
                  tokenizer_json: str, mode: str = "mlm") -> None:
         from tokenizers import Tokenizer
@@ -168,8 +163,6 @@ def encode_labelled(tokenizer, texts: list[str] | tuple[str, ...], max_length: i
 
 class LabelledTextReader:
     """Owns shards (contiguous row ranges) of a labelled split; tokenizes its rows once in its own process."""
-
-    ray_max_restarts = 0  # as TextShardReader
 
     def __init__(self, cfg: TextDataConfig, split: str, shard_ids: list[int], seed: int, torch_threads: int | None,
                  tokenizer_json: str) -> None:

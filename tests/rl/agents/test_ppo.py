@@ -10,13 +10,13 @@ import torch
 from raylight.core.config import load_config
 from raylight.core.errors import ConfigError
 from raylight.core.run import train
-from raylight.rl.acting import Exploration
+from raylight.rl.acting import Exploration, PolicySnapshot
 from raylight.rl.actor_critic import ActorCritic, PolicyNetConfig, collate_rollouts
 from raylight.rl.agents.ppo import PPO
 from raylight.rl.config import EnvConfig
 from raylight.rl.distributions import DiagGaussian
 from raylight.rl.experience import ExperienceDataset
-from raylight.rl.rollout import PendingSample, RolloutWorker
+from raylight.rl.rollout import RolloutWorker
 from tests.helpers import quiet
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
@@ -82,13 +82,13 @@ class TwoVersionGroup:
     def __init__(self, worker: RolloutWorker) -> None:
         self.worker = worker
 
-    def request(self, steps_per_env: int, explore: Exploration, weights: dict | None = None, version: int = 0) -> PendingSample:
-        fresh = self.worker.sample(steps_per_env, explore, weights, version)
-        stale = self.worker.sample(steps_per_env, explore, None, version - 1)
-        return PendingSample(local=[fresh, stale])
+    def request(self, steps_per_env: int, explore: Exploration, snapshot: PolicySnapshot) -> list:
+        fresh = self.worker.sample(steps_per_env, explore, snapshot)
+        stale = self.worker.sample(steps_per_env, explore, PolicySnapshot(snapshot.weights, snapshot.version - 1))
+        return [fresh, stale]
 
-    def collect(self, pending: PendingSample) -> list:
-        return pending.local
+    def collect(self, pending: list) -> list:
+        return pending
 
 
 def test_stale_batches_never_reach_the_update(run_root: str) -> None:

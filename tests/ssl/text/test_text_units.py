@@ -70,10 +70,13 @@ def test_text_plan_gives_equal_full_batches() -> None:
     assert text_plan([2], batch_size=4, steps=1) == [[2]]
 
 
-def test_text_readers_are_replaced_by_the_group_not_restarted_by_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readers_are_replaced_by_the_pool_never_restarted_by_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     """A 115 KB tokenizer goes through Ray's object store; with max_restarts > 0 Ray logged 'has constructor
-    arguments in the object store and max_restarts > 0 ... restart will fail' for every text run."""
-    import raylight.core.cluster
+    arguments in the object store and max_restarts > 0 ... restart will fail' for every text run. One restart
+    policy for every reader (and rollout worker): the pool's own replacement."""
+    from types import SimpleNamespace
+
+    import raylight.core.actors as actors
     from raylight.core.config import load_config
     from raylight.ssl.shards import ShardGroup, ShardReader
     from raylight.ssl.text.sources import LabelledTextReader, TextShardReader
@@ -89,11 +92,10 @@ def test_text_readers_are_replaced_by_the_group_not_restarted_by_ray(monkeypatch
         def remote(self, *args):
             return None
 
-    monkeypatch.setattr(raylight.core.cluster, "remote_class", lambda cls: FakeRemote())
+    monkeypatch.setattr(actors, "remote_class", lambda cls: FakeRemote())
+    monkeypatch.setattr(actors, "wait_ready", lambda *a, **k: None)
+    monkeypatch.setattr(actors, "ActorPlacement", lambda *a, **k: SimpleNamespace(options=lambda i: {}, remove=lambda: None))
     cfg = load_config(CONFIGS / "mlm-python-docs.yaml")
     for cls in (TextShardReader, LabelledTextReader, ShardReader):
-        group = ShardGroup.__new__(ShardGroup)
-        group.cfg, group.reader_cls, group.reader_args, group._placement = cfg.data, cls, ("{}", "mlm"), None
-        group.split, group.seed, group.assignment = "train", 0, [[0]]
-        group._spawn(0)
-    assert [(kw["max_restarts"], kw["max_task_retries"]) for kw in seen] == [(0, 0), (0, 0), (3, 3)]
+        ShardGroup(cfg.data.model_copy(update={"num_readers": 1}), "train", 0, reader_cls=cls, reader_args=("{}", "mlm"))
+    assert [(kw["max_restarts"], kw["max_task_retries"]) for kw in seen] == [(0, 0)] * 3

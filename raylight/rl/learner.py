@@ -1,9 +1,13 @@
-"""What every RL LightningModule shares: env-step bookkeeping, the policy copy shipped to workers,
-episode statistics, checkpointed counters. The algorithm subclasses add only their math.
+"""What every RL learner shares: env-step bookkeeping, the policy snapshot shipped to workers,
+episode statistics, checkpointed counters. A learner is the LightningModule that owns the loss and the
+optimizer (RLlib's "Learner"); the networks it trains are plain ``nn.Module``s. Family bases
+(``on_policy.OnPolicyLearner``, ``off_policy.OffPolicyLearner``) hold what every algorithm of a family
+repeats, so an algorithm file holds only its math.
 
 Protocol with the experience DataModule (``raylight.rl.experience``):
+  ``experience``        -> how it consumes the workers: synchronous, pipelined or asynchronous;
   ``rollout_request()`` -> how many steps per env to sample next, with which exploration params;
-  ``policy_state()``    -> (CPU state dict of the acting network, version) shipped to the workers;
+  ``policy_snapshot()`` -> the ``PolicySnapshot`` (CPU weights, statistics, version) shipped to the workers;
   ``make_training_item(batches)`` -> one whole update's worth of data (or None while warming up).
 One Lightning step = one whole update (a DQN gradient-step block, a PPO epochs x minibatches pass):
 Lightning's per-step overhead is large next to RL-sized networks (shared/PITFALLS.md).
@@ -26,12 +30,18 @@ from torch import nn
 
 from raylight.core.errors import ConfigError
 from raylight.core.numerics import NumericsGuard
-from raylight.rl.acting import Exploration
+from raylight.rl.acting import Exploration, PolicySnapshot
 from raylight.rl.config import RLExperimentConfig
-from raylight.rl.normalization import Moments, NormalizedActor, reward_snapshot, snapshot, split_snapshot
+from raylight.rl.normalization import Moments, NormalizedActor, obs_stats, reward_stats
 from raylight.rl.rollout import ActorSpec, RolloutBatch
 
 Schedule = Literal["constant", "linear"]  # a hyperparameter held, or annealed linearly to 0 over the run
+# How a learner consumes its rollout workers (``raylight.rl.experience``):
+#   synchronous  -- every worker samples with the current weights, the learner trains, repeat (older batches dropped);
+#   pipelined    -- the workers sample the next batch while the learner trains on this one (replay-based learners);
+#   asynchronous -- each worker keeps one request in flight; the learner trains on whichever batch arrives first
+#                   and corrects for its lag (V-trace), dropping batches more than ``max_policy_lag`` versions old.
+ExperienceMode = Literal["synchronous", "pipelined", "asynchronous"]
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,11 @@ class RolloutRequest:
     explore: Exploration = field(default_factory=Exploration)
 
 
-class RLModule(pl.LightningModule):
-    """Base of the RL algorithms. Subclasses set ``on_policy``, declare their acting network and implement the hooks below."""
+class Learner(pl.LightningModule):
+    """Base of the RL algorithms. Subclasses set ``experience``, declare their acting network and implement the hooks below."""
 
-    on_policy: ClassVar[bool] = False
+    experience: ClassVar[ExperienceMode] = "pipelined"
+    max_policy_lag: int | None = None  # asynchronous learners: drop batches more than this many versions old
 
     def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
         super().__init__()
@@ -92,22 +103,22 @@ class RLModule(pl.LightningModule):
         fields = set(self.actor_config.model_fields)
         return ActorSpec(type(self).build_actor, self.actor_config, self.cfg.agent.model_dump(mode="json", include=fields))
 
-    def policy_state(self) -> tuple[dict[str, torch.Tensor], int]:
-        """CPU weights of the acting network (plus the observation-statistics snapshot) and their version."""
-        weights = {k: v.detach().to("cpu", copy=True) for k, v in self.acting_network().state_dict().items()}
-        if self.obs_moments is not None:
-            weights.update(snapshot(self.obs_moments, self.cfg.env.obs_clip))
-        if self.return_moments is not None:
-            weights.update(reward_snapshot(self.return_moments, self.cfg.env.reward_clip))
-        return weights, self.policy_version
+    def policy_snapshot(self) -> PolicySnapshot:
+        """CPU weights of the acting network, the frozen normalization statistics and their version."""
+        return PolicySnapshot(
+            weights={k: v.detach().to("cpu", copy=True) for k, v in self.acting_network().state_dict().items()},
+            version=self.policy_version,
+            obs_stats=None if self.obs_moments is None else obs_stats(self.obs_moments, self.cfg.env.obs_clip),
+            reward_stats=None if self.return_moments is None else reward_stats(self.return_moments, self.cfg.env.reward_clip),
+        )
 
     def cpu_actor(self) -> nn.Module:
         """A CPU copy of the current policy, behind the frozen observation normalization if any
         (evaluation never disturbs the learner's device or statistics)."""
-        weights, stats = split_snapshot(self.policy_state()[0])
+        snapshot = self.policy_snapshot()
         actor = self.build_actor(self.cfg.agent, self.obs_space, self.act_space)
-        actor.load_state_dict(weights)
-        return (NormalizedActor(actor, stats) if stats else actor).eval()
+        actor.load_state_dict(snapshot.weights)
+        return (actor if snapshot.obs_stats is None else NormalizedActor(actor, snapshot.obs_stats)).eval()
 
     def update_norm_stats(self, batches: list[RolloutBatch]) -> None:
         """Merge the workers' raw-observation and discounted-return moments into the run's statistics."""
@@ -127,20 +138,23 @@ class RLModule(pl.LightningModule):
             new = Moments.from_sums(self.trainer.strategy.reduce(sums, reduce_op="sum").cpu().numpy(), shape)
         return new
 
-    def observe_rollouts(self, batches: list[RolloutBatch], skipped_steps: int = 0) -> None:
+    def observe_rollouts(self, batches: list[RolloutBatch], skipped_steps: int = 0, stale: int = 0) -> int:
         """Count env steps and episodes: global over learner ranks (one all-reduce per iteration), so
         every rank agrees on schedules, evaluation points and the end of the run. ``skipped_steps``:
-        steps of batches dropped as non-finite (``trainer.numerics: skip``) still count against the budget."""
+        steps of batches dropped as non-finite (``trainer.numerics: skip``) still count against the budget.
+        ``stale``: this rank's batches too old to train on; returns that count over all ranks, so every rank
+        skips the same updates (DDP needs the same number of steps on every rank)."""
         steps = sum(b.num_steps for b in batches) + skipped_steps
         episodes = sum(len(b.episode_returns) for b in batches)
         if self._trainer is not None and self.trainer.world_size > 1:
-            counts = torch.tensor([steps, episodes], dtype=torch.int64, device=self.device)
-            steps, episodes = (int(x) for x in self.trainer.strategy.reduce(counts, reduce_op="sum").tolist())
+            counts = torch.tensor([steps, episodes, stale], dtype=torch.int64, device=self.device)
+            steps, episodes, stale = (int(x) for x in self.trainer.strategy.reduce(counts, reduce_op="sum").tolist())
         self.env_steps += steps
         self.episodes += episodes
         for b in batches:  # this rank's episodes: a sample of the whole, enough for progress and logs
             self.recent_returns.extend(b.episode_returns.tolist())
             self.recent_lengths.extend(b.episode_lengths.tolist())
+        return stale
 
     def rollout_metrics(self) -> dict[str, float]:
         """Once-per-iteration metrics: env steps, episodes, recent return, env steps per second."""
