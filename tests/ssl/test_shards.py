@@ -131,3 +131,25 @@ def test_a_frozen_reader_is_replaced_and_its_request_answered_the_same(ray_sessi
             except ProcessLookupError:
                 pass
         group.close()
+
+
+def test_a_killed_reader_is_replaced_and_its_request_answered_the_same(ray_session: None) -> None:
+    """SIGKILL a reader actor, then ask it for a batch: the pool replaces it (never Ray's restart) and the re-issued
+    request returns exactly what the lost reader would have -- the same handling as a killed rollout worker."""
+    import os
+    import signal
+
+    import ray
+
+    cfg = DataConfig(num_shards=2, num_readers=1, cpus_per_reader=0, max_failures=1)
+    group = ShardGroup(cfg, "train", seed=0)
+    want = ShardReader(cfg, "train", group.assignment[0], seed=0).batch(0, 0, 10)
+    try:
+        pid = ray.get(group.pool.actors[0].__ray_call__.remote(lambda reader: os.getpid()))
+        os.kill(pid, signal.SIGKILL)
+        got, = group.collect(group.request(0, 0, [(0, 10)]))
+        np.testing.assert_array_equal(got.inputs, want.inputs)
+        causes = [f["cause"] for f in group.budget.report()]
+        assert len(causes) == 1 and causes[0].startswith("actor died"), causes
+    finally:
+        group.close()
