@@ -1,8 +1,11 @@
 """The typed seam between rollout workers and acting networks: how to explore, what acting returns.
 
-Every acting network (``QNetwork``, ``ActorCritic``) has
-    act(obs, explore=Exploration(), deterministic=False) -> ActorOutput    (under torch.no_grad)
-so a worker acts without knowing the algorithm, and evaluation passes ``deterministic=True``.
+Every acting network (``QNetwork``, ``ActorCritic``, ``RecurrentActorCritic``) has
+    act(obs, explore=Exploration(), deterministic=False, state=None, episode_start=None) -> ActorOutput
+    initial_state(num_envs) -> Tensor | None                                  (under torch.no_grad)
+so a worker acts without knowing the algorithm, and evaluation passes ``deterministic=True``. ``state`` is
+a recurrent network's memory (B, S) (None: a fresh one; feed-forward networks have none and return None),
+``episode_start`` (B,) marks the envs whose episode begins with ``obs``: their memory is reset first.
 ``Exploration`` travels from the learner's ``RolloutRequest`` to the (possibly remote) workers,
 so it is a small frozen, picklable value; so does ``PolicySnapshot``, what a worker acts with.
 """
@@ -40,7 +43,8 @@ class Exploration:
 
 @dataclass(frozen=True)
 class ActorOutput(Generic[Array]):
-    """Actions (B, *act_shape) and, for policy-gradient actors, log pi(a|s) (B,) and V(s) (B,) at acting time.
+    """Actions (B, *act_shape) and, for policy-gradient actors, log pi(a|s) (B,) and V(s) (B,) at acting time;
+    ``state``: a recurrent actor's memory after this step (B, S), None for feed-forward ones.
 
     PPO needs the sampling-time log-probs and values later (ratio, value clipping, GAE), so they
     ride along with the actions instead of being recomputed by the learner.
@@ -49,13 +53,10 @@ class ActorOutput(Generic[Array]):
     actions: Array
     logprobs: Array | None = None
     values: Array | None = None
+    state: Array | None = None
 
     def numpy(self: ActorOutput[torch.Tensor]) -> ActorOutput[np.ndarray]:
-        return ActorOutput(
-            self.actions.numpy(),
-            None if self.logprobs is None else self.logprobs.numpy(),
-            None if self.values is None else self.values.numpy(),
-        )
+        return ActorOutput(*(None if x is None else x.numpy() for x in (self.actions, self.logprobs, self.values, self.state)))
 
 
 

@@ -69,9 +69,13 @@ class ActorCritic(nn.Module):
         h_v = self.torso(obs) if self.critic_torso is None else self.critic_torso(obs)
         return self.v(h_v).squeeze(-1)
 
+    def initial_state(self, num_envs: int) -> None:
+        return None  # feed-forward: no memory
+
     @torch.no_grad()
     def act(
-        self, obs: torch.Tensor, explore: Exploration = Exploration(), deterministic: bool = False
+        self, obs: torch.Tensor, explore: Exploration = Exploration(), deterministic: bool = False,
+        state: torch.Tensor | None = None, episode_start: torch.Tensor | None = None,
     ) -> ActorOutput[torch.Tensor]:
         """Sampled (or, if ``deterministic``, modal) actions with their log-prob (B,) and value (B,).
 
@@ -101,6 +105,8 @@ class OnPolicyRollout(NamedTuple):
     truncated: torch.Tensor  # (T, N) float 0/1
     next_obs: torch.Tensor  # (T, N, *obs_shape), true final observation at episode ends
     policy_version: int  # the weights version every batch was sampled with
+    episode_starts: torch.Tensor  # (T, N) float 0/1: obs[t] begins an episode (a recurrent memory resets there)
+    initial_state: torch.Tensor | None = None  # (N, S) a recurrent actor's memory before step 0; None: feed-forward
 
 
 def collate_rollouts(batches: list[RolloutBatch]) -> OnPolicyRollout:
@@ -126,6 +132,8 @@ def collate_rollouts(batches: list[RolloutBatch]) -> OnPolicyRollout:
         truncated=cat([b.truncated for b in batches]).float(),
         next_obs=cat([b.next_obs for b in batches]),
         policy_version=versions.pop(),
+        episode_starts=cat([b.episode_starts for b in batches]).float(),
+        initial_state=None if batches[0].initial_state is None else torch.from_numpy(np.concatenate([b.initial_state for b in batches])),
     )
 
 

@@ -17,6 +17,33 @@ from raylight.core.errors import ConfigError
 from raylight.rl.config import EnvConfig
 
 
+class KeepObservation(gym.ObservationWrapper):
+    """Keep only some entries of a vector observation: partially observed variants of fully observed tasks."""
+
+    def __init__(self, env: gym.Env, keep: list[int]) -> None:
+        super().__init__(env)
+        self.keep = np.asarray(keep)
+        space = env.observation_space
+        assert isinstance(space, gym.spaces.Box) and len(space.shape) == 1, "KeepObservation needs a vector Box space"
+        self.observation_space = gym.spaces.Box(space.low[self.keep], space.high[self.keep], dtype=space.dtype)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return observation[self.keep]
+
+
+def cartpole_no_velocity(**kwargs: object) -> gym.Env:
+    """CartPole observing only the cart position and pole angle (sb3-contrib's ``CartPoleNoVel``): the velocities
+    must be inferred from successive observations, so a feed-forward policy cannot balance it well, a recurrent one can."""
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+    return KeepObservation(CartPoleEnv(**kwargs), keep=[0, 2])  # type: ignore[arg-type]
+
+
+# Partially observed tasks that ship with raylight (importing this module registers them).
+if "raylight/CartPoleNoVel-v1" not in gym.registry:
+    gym.register("raylight/CartPoleNoVel-v1", entry_point=cartpole_no_velocity, max_episode_steps=500, reward_threshold=475.0)
+
+
 def register_ale() -> None:
     """Atari ids (``ALE/Pong-v5``) exist only once ``ale_py`` registered them (gymnasium >= 1.0)."""
     try:

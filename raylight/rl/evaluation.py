@@ -55,9 +55,13 @@ def evaluate_policy(actor: nn.Module, env_cfg: EnvConfig, episodes: int, seed: i
         ep_len = np.zeros(num_envs, int)
         returns: list[float] = []
         lengths: list[int] = []
+        state = actor.initial_state(num_envs)  # a recurrent policy's memory (None: feed-forward)
+        episode_start = torch.ones(num_envs)
         while (counts < targets).any():
-            actions = actor.act(torch.as_tensor(obs), deterministic=True).actions
-            obs, reward, term, trunc, _ = env.step(to_env_actions(actions.numpy(), env.single_action_space, env_cfg.clip_actions))
+            out = actor.act(torch.as_tensor(obs), deterministic=True, state=state, episode_start=episode_start)
+            state = out.state
+            obs, reward, term, trunc, _ = env.step(to_env_actions(out.actions.numpy(), env.single_action_space, env_cfg.clip_actions))
+            episode_start = torch.as_tensor(term | trunc, dtype=torch.float32)
             ep_ret += reward
             ep_len += 1
             for i in np.flatnonzero(term | trunc):
@@ -89,9 +93,11 @@ def record_video(actor: nn.Module, env_cfg: EnvConfig, episodes: int, seed: int,
         for ep in range(episodes):
             obs, _ = env.reset(seed=seed + EVAL_SEED_OFFSET + ep)
             done = False
+            state = actor.initial_state(1)
             while not done:
-                action = actor.act(torch.as_tensor(obs)[None], deterministic=True).actions
-                obs, _, term, trunc, _ = env.step(to_env_actions(action.numpy()[0], env.action_space, env_cfg.clip_actions))
+                out = actor.act(torch.as_tensor(obs)[None], deterministic=True, state=state)
+                state = out.state
+                obs, _, term, trunc, _ = env.step(to_env_actions(out.actions.numpy()[0], env.action_space, env_cfg.clip_actions))
                 done = term or trunc
     except gym.error.DependencyNotInstalled as exc:
         raise RaylightError(f"--video: {env_cfg.id} cannot render here ({str(exc).splitlines()[0]})") from None

@@ -44,10 +44,21 @@ class GreedyPolicy(nn.Module):
             self.register_buffer("action_high", torch.as_tensor(act_space.high, dtype=torch.float32))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        actions = self.actor.act(obs, deterministic=True).actions
+        return self._to_env(self.actor.act(obs, deterministic=True).actions)
+
+    def _to_env(self, actions: torch.Tensor) -> torch.Tensor:
         if self.clip:
             return torch.maximum(torch.minimum(actions, self.action_high), self.action_low)
         return actions + self.start if self.start else actions
+
+
+class RecurrentGreedyPolicy(GreedyPolicy):
+    """(obs (B, ...), state (B, S), episode_start (B,)) -> (env actions, next state): a recurrent policy carries its
+    memory in and out; the caller starts with zeros and feeds each output state back with the next observation."""
+
+    def forward(self, obs: torch.Tensor, state: torch.Tensor, episode_start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        out = self.actor.act(obs, deterministic=True, state=state, episode_start=episode_start)
+        return self._to_env(out.actions), out.state
 
 
 def export_policy(
@@ -67,8 +78,14 @@ def export_policy(
         raise ConfigError(f"--out: {out} already holds an exported policy; choose another directory or pass --overwrite")
     checkpoint = find_checkpoint(run_or_ckpt, which)
     module = load_agent(checkpoint, trust_checkpoint_env=trust_checkpoint_env)
-    policy = GreedyPolicy(module.cpu_actor(), module.act_space, module.cfg.env.clip_actions).eval().requires_grad_(False)
-    example = example_observations(module.obs_space)
+    actor = module.cpu_actor()
+    recurrent = actor.initial_state(1) is not None
+    if recurrent and fmt == "safetensors":
+        raise ConfigError(f"--format safetensors: a recurrent policy ({module.cfg.algo}) is not a list of plain layer ops; use --format onnx or torchscript")
+    policy = (RecurrentGreedyPolicy if recurrent else GreedyPolicy)(actor, module.act_space, module.cfg.env.clip_actions).eval().requires_grad_(False)
+    example: tuple[torch.Tensor, ...] = (example_observations(module.obs_space),)
+    if recurrent:
+        example = (example[0], actor.initial_state(len(example[0])), torch.ones(len(example[0])))
     out.mkdir(parents=True, exist_ok=True)
     tmp = model_path.with_name(model_path.name + ".tmp")
     try:
@@ -87,12 +104,12 @@ def example_observations(space: gym.Space, batch: int = 2) -> torch.Tensor:
     return torch.as_tensor(sample)
 
 
-def _write_torchscript(policy: GreedyPolicy, example: torch.Tensor, path: Path) -> None:
-    traced = torch.jit.trace(policy, (example,), check_trace=False)
+def _write_torchscript(policy: GreedyPolicy, example: tuple[torch.Tensor, ...], path: Path) -> None:
+    traced = torch.jit.trace(policy, example, check_trace=False)
     traced.save(str(path))
 
 
-def _write_onnx(policy: GreedyPolicy, example: torch.Tensor, path: Path) -> None:
+def _write_onnx(policy: GreedyPolicy, example: tuple[torch.Tensor, ...], path: Path) -> None:
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
@@ -100,14 +117,15 @@ def _write_onnx(policy: GreedyPolicy, example: torch.Tensor, path: Path) -> None
         raise ConfigError("--format onnx needs onnx and onnxscript: pip install 'raylight[export]'") from None
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     batch = torch.export.Dim("batch", min=1)
+    names = ["obs", "state", "episode_start"][: len(example)]
     program = torch.onnx.export(
-        policy, (example,), input_names=["obs"], output_names=["action"], dynamic_shapes={"obs": {0: batch}},
-        dynamo=True, verbose=False, external_data=False,
+        policy, example, input_names=names, output_names=["action", "next_state"] if len(example) > 1 else ["action"],
+        dynamic_shapes={name: {0: batch} for name in names}, dynamo=True, verbose=False, external_data=False,
     )
     program.save(str(path))
 
 
-def _write_safetensors(policy: GreedyPolicy, example: torch.Tensor, path: Path) -> list[dict[str, Any]]:
+def _write_safetensors(policy: GreedyPolicy, example: tuple[torch.Tensor, ...], path: Path) -> list[dict[str, Any]]:
     from safetensors.torch import save_file
 
     layers = greedy_layers(policy)
@@ -244,6 +262,14 @@ def describe(module: Any, policy: GreedyPolicy, checkpoint: Path, fmt: str, mode
         },
         "output": {"name": "action", **action_mapping(act_space, policy)},
     }
+    if isinstance(policy, RecurrentGreedyPolicy):
+        size = int(policy.actor.initial_state(1).shape[1])
+        meta["recurrent_state"] = {
+            "inputs": {"state": {"shape": ["batch", size], "dtype": "float32"}, "episode_start": {"shape": ["batch"], "dtype": "float32"}},
+            "output": {"name": "next_state", "shape": ["batch", size]},
+            "what": "the policy's memory: start every env with zeros, feed next_state back with the next observation, "
+                    "and episode_start = 1 for the first observation of an episode (the memory is reset there)",
+        }
     if layers is not None:
         meta["layers"] = layers
         meta["layer_ops"] = {op: LAYER_OPS[op] for op in dict.fromkeys(layer["op"] for layer in layers)}

@@ -134,9 +134,13 @@ class QNetwork(nn.Module):
             return adv
         return self.value(h) + adv - adv.mean(dim=1, keepdim=True)  # (B, A)
 
+    def initial_state(self, num_envs: int) -> None:
+        return None  # feed-forward: no memory
+
     @torch.no_grad()
     def act(
-        self, obs: torch.Tensor, explore: Exploration = Exploration(), deterministic: bool = False
+        self, obs: torch.Tensor, explore: Exploration = Exploration(), deterministic: bool = False,
+        state: torch.Tensor | None = None, episode_start: torch.Tensor | None = None,
     ) -> ActorOutput[torch.Tensor]:
         """Epsilon-greedy actions (B,) with ``explore.epsilon`` (None: greedy); ``deterministic`` forces greedy."""
         greedy = self.forward(obs).argmax(dim=1)

@@ -117,6 +117,12 @@ class NormalizedActor(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(self.normalize(obs))
 
+    def initial_state(self, num_envs: int) -> torch.Tensor | None:
+        return self.actor.initial_state(num_envs)
+
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, explore: Exploration = Exploration(), deterministic: bool = False) -> ActorOutput[torch.Tensor]:
-        return self.actor.act(self.normalize(obs), explore, deterministic=deterministic)
+    def act(
+        self, obs: torch.Tensor, explore: Exploration = Exploration(), deterministic: bool = False,
+        state: torch.Tensor | None = None, episode_start: torch.Tensor | None = None,
+    ) -> ActorOutput[torch.Tensor]:
+        return self.actor.act(self.normalize(obs), explore, deterministic, state, episode_start)

@@ -62,6 +62,8 @@ class RolloutBatch:
     episode_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     policy_version: int = 0
     worker_index: int = 0
+    episode_starts: np.ndarray | None = None  # (T, N) bool: obs[t] is the first of an episode
+    initial_state: np.ndarray | None = None  # (N, S) a recurrent actor's memory before step 0 (None: feed-forward)
     obs_moments: Moments | None = None  # raw observations' moments when env.normalize_obs (obs above are normalized)
     return_moments: Moments | None = None  # running discounted returns' moments when env.normalize_reward (rewards scaled)
 
@@ -73,7 +75,8 @@ class RolloutBatch:
 class RolloutWorker:
     """Steps ``num_envs`` env copies with a local policy copy; episodes continue across ``sample`` calls.
 
-    The policy is an ``nn.Module`` with ``act(obs, explore) -> ActorOutput`` (``raylight.rl.acting``).
+    The policy is an ``nn.Module`` with the acting contract of ``raylight.rl.acting``; a recurrent one's memory
+    is carried from step to step and across ``sample`` calls, reset where an episode starts.
     """
 
     def __init__(
@@ -94,6 +97,8 @@ class RolloutWorker:
         self.actor = actor_factory(self.env.single_observation_space, self.env.single_action_space) if actor_factory else None
         if self.actor is not None:
             self.actor.eval()
+        self.state: torch.Tensor | None = self.actor.initial_state(num_envs) if self.actor is not None else None
+        self._episode_start = np.ones(num_envs, bool)  # the first observations begin episodes
         self.version = 0
         obs_shape = self.env.single_observation_space.shape
         # The learner's frozen statistics (identity until the first snapshot arrives with weights).
@@ -121,8 +126,11 @@ class RolloutWorker:
         return obs if self.obs_stats is None else self.obs_stats.normalize(obs)
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, explore: Exploration) -> ActorOutput[np.ndarray]:
-        """Policy actions for a batch of observations; uniform random ones if ``explore.random`` or no policy."""
+    def act(
+        self, obs: np.ndarray, explore: Exploration, state: torch.Tensor | None = None, episode_start: np.ndarray | None = None
+    ) -> ActorOutput[np.ndarray]:
+        """Policy actions for a batch of observations; uniform random ones if ``explore.random`` or no policy
+        (a recurrent policy's memory is then left as it was)."""
         if self.actor is None or explore.random:
             space = self.env.single_action_space
             if len(obs) == self.num_envs:
@@ -131,10 +139,11 @@ class RolloutWorker:
                 actions = np.stack([space.sample() for _ in range(len(obs))])
             if isinstance(space, gym.spaces.Discrete):
                 actions = actions - space.start  # stored as indices 0..n-1, like the networks' actions
-            return ActorOutput(actions)
+            return ActorOutput(actions, state=None if state is None else state.numpy())
         if not obs.flags.writeable:  # arrays that arrived through Ray's object store are read-only
             obs = obs.copy()
-        return self.actor.act(torch.as_tensor(obs), explore).numpy()
+        starts = None if episode_start is None else torch.as_tensor(episode_start, dtype=torch.float32)
+        return self.actor.act(torch.as_tensor(obs), explore, state=state, episode_start=starts).numpy()
 
     def sample(self, steps_per_env: int, explore: Exploration, snapshot: PolicySnapshot | None = None) -> RolloutBatch:
         """Step every env ``steps_per_env`` times; a ``snapshot`` (if given) is loaded first."""
@@ -155,9 +164,14 @@ class RolloutWorker:
         space = self.env.single_action_space
         raw_obs = np.empty((T, N, *self.obs.shape[1:]), self.obs.dtype) if self.obs_stats is not None else None
         disc_returns = np.empty((T, N), np.float64) if self.reward_stats is not None else None
+        episode_starts = np.empty((T, N), bool)
+        initial_state = None if self.state is None else self.state.numpy().copy()
         for t in range(T):
             obs_t = self._normalized(self.obs)
-            out = self.act(obs_t, explore)
+            episode_starts[t] = self._episode_start
+            out = self.act(obs_t, explore, self.state, self._episode_start)
+            if out.state is not None:
+                self.state = torch.from_numpy(out.state)
             act_buf = _store(act_buf, t, T, out.actions)
             logp_buf = _store(logp_buf, t, T, out.logprobs)
             value_buf = _store(value_buf, t, T, out.values)
@@ -180,6 +194,7 @@ class RolloutWorker:
                 self._disc_return[done] = 0.0
             terminated[t] = term
             truncated[t] = trunc
+            self._episode_start = done
             self._ep_return += reward
             self._ep_length += 1
             if done.any():
@@ -200,6 +215,8 @@ class RolloutWorker:
             values=value_buf,
             episode_returns=np.asarray(ep_returns, np.float32),
             episode_lengths=np.asarray(ep_lengths, np.int64),
+            episode_starts=episode_starts,
+            initial_state=initial_state,
             policy_version=self.version,
             worker_index=self.worker_index,
             obs_moments=Moments.of(raw_obs, raw_obs.shape[2:]) if raw_obs is not None else None,

@@ -80,29 +80,25 @@ class PPO(OnPolicyLearner):
         clip_coef = self.scheduled(hp.clip_range, hp.clip_schedule)
 
         # 1. Advantages and value targets: GAE over the rollout, bootstrapping V(s') where an episode is cut.
-        next_values = bootstrap_values(self.policy, batch.next_obs)  # (T, N)
+        next_values = self.next_values(batch)  # (T, N)
         advantages, returns = gae(
             batch.rewards * hp.reward_scale, batch.values, next_values, batch.terminated, batch.truncated, hp.gamma, hp.gae_lambda
         )
 
         # 2. Flatten (T, N, ...) -> (T*N, ...).
-        b_obs = batch.obs.flatten(0, 1)
         b_actions = batch.actions.flatten(0, 1)
         b_logprobs = batch.logprobs.flatten(0, 1)
         b_values = batch.values.flatten(0, 1)
         b_advantages = advantages.flatten(0, 1)
         b_returns = returns.flatten(0, 1)
-        rollout_size = b_obs.shape[0]
 
         # 3. n_epochs of shuffled minibatch SGD on the clipped surrogate.
         stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac")}
         epochs_done = 0
         early_stop = False
         for _epoch in range(hp.n_epochs):
-            perm = torch.randperm(rollout_size, device=b_obs.device)
-            for start in range(0, rollout_size, hp.minibatch_size):
-                mb = perm[start : start + hp.minibatch_size]
-                dist, newvalue = self.policy(b_obs[mb])
+            for mb_part in self.minibatches(batch):
+                dist, newvalue, mb = self.minibatch_forward(batch, mb_part)
                 newlogprob = dist.log_prob(b_actions[mb])
                 logratio = newlogprob - b_logprobs[mb]
                 ratio = logratio.exp()
@@ -134,3 +130,19 @@ class PPO(OnPolicyLearner):
 
         metrics = {f"train/{k}": float(torch.stack(v).mean()) for k, v in stats.items() if v}
         self.end_update(opt, {**metrics, "train/clip_range": clip_coef, "train/epochs": float(epochs_done)}, b_values, b_returns)
+
+    # --- how minibatches are cut and evaluated (recurrent PPO cuts whole env columns instead) ---
+    def next_values(self, batch: OnPolicyRollout) -> torch.Tensor:
+        """V of each step's true next observation (T, N) under the current policy."""
+        return bootstrap_values(self.policy, batch.next_obs)
+
+    def minibatches(self, batch: OnPolicyRollout) -> list[torch.Tensor]:
+        """Shuffled flat transition indices into the (T*N) rollout, ``minibatch_size`` each."""
+        size = batch.rewards.numel()
+        perm = torch.randperm(size, device=batch.rewards.device)
+        return [perm[start : start + self.hp.minibatch_size] for start in range(0, size, self.hp.minibatch_size)]
+
+    def minibatch_forward(self, batch: OnPolicyRollout, mb: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """(action distribution, values) of minibatch ``mb``, and the flat (T*N) indices they belong to."""
+        dist, newvalue = self.policy(batch.obs.flatten(0, 1)[mb])
+        return dist, newvalue, mb
