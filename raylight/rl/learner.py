@@ -75,6 +75,9 @@ class Learner(pl.LightningModule):
         # The run's one set of observation statistics (raylight.rl.normalization); None: not normalizing.
         self.obs_moments: Moments | None = Moments.empty(obs_space.shape) if cfg.env.normalize_obs else None
         self.return_moments: Moments | None = Moments.empty(()) if cfg.env.normalize_reward else None
+        self.sample_seconds = 0.0  # this rank's workers' time spent sampling (their busy time)
+        self.update_seconds = 0.0  # this learner's time spent in training steps (its busy time)
+        self._update_t0 = 0.0
         self._rate_t0 = time.perf_counter()
         self._rate_steps0 = 0
         self._next_log_at = 0  # env steps at which log_iteration next logs
@@ -152,9 +155,16 @@ class Learner(pl.LightningModule):
         self.env_steps += steps
         self.episodes += episodes
         for b in batches:  # this rank's episodes: a sample of the whole, enough for progress and logs
+            self.sample_seconds += b.sample_seconds
             self.recent_returns.extend(b.episode_returns.tolist())
             self.recent_lengths.extend(b.episode_lengths.tolist())
         return stale
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._update_t0 = time.perf_counter()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.update_seconds += time.perf_counter() - self._update_t0
 
     def rollout_metrics(self) -> dict[str, float]:
         """Once-per-iteration metrics: env steps, episodes, recent return, env steps per second."""

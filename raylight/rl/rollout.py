@@ -8,6 +8,7 @@ per version, the same ref handed to each worker that does not hold that version 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,7 @@ class RolloutBatch:
     episode_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     policy_version: int = 0
     worker_index: int = 0
+    sample_seconds: float = 0.0  # wall time the worker spent producing this batch (its busy time)
     episode_starts: np.ndarray | None = None  # (T, N) bool: obs[t] is the first of an episode
     initial_state: np.ndarray | None = None  # (N, S) a recurrent actor's memory before step 0 (None: feed-forward)
     obs_moments: Moments | None = None  # raw observations' moments when env.normalize_obs (obs above are normalized)
@@ -147,6 +149,7 @@ class RolloutWorker:
 
     def sample(self, steps_per_env: int, explore: Exploration, snapshot: PolicySnapshot | None = None) -> RolloutBatch:
         """Step every env ``steps_per_env`` times; a ``snapshot`` (if given) is loaded first."""
+        started = time.perf_counter()
         if snapshot is not None:
             self.set_policy(snapshot)
         T, N = steps_per_env, self.num_envs
@@ -221,6 +224,7 @@ class RolloutWorker:
             worker_index=self.worker_index,
             obs_moments=Moments.of(raw_obs, raw_obs.shape[2:]) if raw_obs is not None else None,
             return_moments=Moments.of(disc_returns, ()) if disc_returns is not None else None,
+            sample_seconds=time.perf_counter() - started,
         )
 
     def close(self) -> None:

@@ -101,6 +101,10 @@ class RLTask:
             "reached": evaluation.reached,
             "stop_reason": self._stop_reason(cfg, module, evaluation),
             "stale_batches_dropped": parts.datamodule.dataset.dropped_stale,
+            # Busy time of this rank's rollout workers (summed over them) and of its learner: with the run's wall
+            # time, how much of it each side worked (asynchronous learners overlap the two).
+            "rollout_busy_s": module.sample_seconds,
+            "learner_busy_s": module.update_seconds,
             "rollout_failures": parts.datamodule.dataset.group.budget.report(),
         }
 
