@@ -146,6 +146,7 @@ class Call:
     ref: Any = None  # Ray ObjectRef (remote pools)
     actor: Any = None  # the handle it went to: a call still in flight to a replaced actor is re-issued, not counted again
     result: Any = None  # in-process pools: the answer, computed at submit
+    waiting_since: float | None = None  # when the owner first waited for it (monotonic): its timeout runs from there
 
 
 ArgsFor = Callable[[int, int], tuple[Any, ...]]  # (actor index, replacement count) -> constructor arguments
@@ -218,12 +219,14 @@ class ActorPool:
         return call
 
     def _send(self, call: Call) -> None:
+        call.waiting_since = None
         call.actor = self.actors[call.index]
         call.ref = getattr(call.actor, call.method).remote(*call.args)
 
     def as_completed(self, calls: Iterable[Call]) -> Iterator[tuple[Call, Any]]:
         """Yield ``(call, result)`` as each answer arrives (in-process: in submission order). A call whose actor
-        died, or that is still unanswered ``timeout_s`` after this wait began, is re-issued to a replacement."""
+        died, or that is still unanswered ``timeout_s`` after the owner first waited for it, is re-issued to a
+        replacement -- also while other calls keep answering (an asynchronous learner waits on many calls at once)."""
         pending = list(calls)
         if not self.remote:
             yield from ((c, c.result) for c in pending)
@@ -231,18 +234,16 @@ class ActorPool:
         import ray
         from ray.exceptions import RayActorError
 
-        started = time.monotonic()
         while pending:
+            self._reissue_overdue(pending, time.monotonic())
+            now = time.monotonic()
+            for c in pending:  # a call's clock starts when the owner first waits for it (re-issued calls: again)
+                c.waiting_since = now if c.waiting_since is None else c.waiting_since
             by_ref = {c.ref: c for c in pending}
-            remaining = max(0.0, started + self.timeout_s - time.monotonic())
-            ready, _ = ray.wait(list(by_ref), num_returns=1, timeout=remaining)
+            first_deadline = min(now if c.waiting_since is None else c.waiting_since for c in pending) + self.timeout_s
+            ready, _ = ray.wait(list(by_ref), num_returns=1, timeout=max(0.0, first_deadline - time.monotonic()))
             if not ready:
-                free, total = ray.available_resources().get("CPU", 0.0), ray.cluster_resources().get("CPU", 0.0)
-                cause = f"no answer within {self.timeout_key}={self.timeout_s:g} ({free:g} of {total:g} cluster CPUs free)"
-                for c in pending:
-                    self._reissue(c, cause)
-                started = time.monotonic()
-                continue
+                continue  # the next round re-issues what is overdue
             call = by_ref[ready[0]]
             try:
                 result = ray.get(ready[0])
@@ -251,6 +252,21 @@ class ActorPool:
                 continue
             pending.remove(call)
             yield call, result
+
+    def _reissue_overdue(self, pending: list[Call], now: float) -> None:
+        overdue = [c for c in pending if c.waiting_since is not None and now - c.waiting_since >= self.timeout_s]
+        if not overdue:
+            return
+        import ray
+
+        _, unanswered = ray.wait([c.ref for c in overdue], num_returns=len(overdue), timeout=0)
+        if not unanswered:
+            return
+        free, total = ray.available_resources().get("CPU", 0.0), ray.cluster_resources().get("CPU", 0.0)
+        cause = f"no answer within {self.timeout_key}={self.timeout_s:g} ({free:g} of {total:g} cluster CPUs free)"
+        for c in overdue:
+            if c.ref in unanswered:
+                self._reissue(c, cause)
 
     def get(self, call: Call) -> Any:
         """The result of one call (replacing its actor as ``as_completed`` does)."""

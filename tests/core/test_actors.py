@@ -89,3 +89,32 @@ def test_past_the_budget_the_run_stops_with_one_line(ray_session: None) -> None:
         assert "\n" not in str(err.value)
     finally:
         pool.close()
+
+
+def test_a_frozen_actor_is_replaced_while_the_others_keep_answering(ray_session: None) -> None:
+    """An asynchronous learner waits on every worker's call at once and takes whichever answers: a frozen worker must
+    still be replaced once its call is overdue, although the other worker's answers keep arriving in time."""
+    import time
+
+    pool = _pool(2, remote=True, timeout_s=2.0)
+    pid = pool.get(pool.submit(0, "pid"))
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        in_flight = [pool.submit(0, "work", 0.0, "frozen"), pool.submit(1, "work", 0.2, "fast")]
+        tags: list[str] = []
+        deadline = time.monotonic() + 60
+        while "frozen" not in tags and time.monotonic() < deadline:
+            call, result = next(pool.as_completed(in_flight))
+            in_flight.remove(call)
+            tags.append(result[3])
+            if call.index == 1:
+                in_flight.append(pool.submit(1, "work", 0.2, "fast"))
+        assert tags[-1] == "frozen" and tags.count("fast") >= 5, tags  # ~2 s of 0.2 s answers first
+        causes = [f["cause"] for f in pool.budget.report()]
+        assert len(causes) == 1 and causes[0].startswith("no answer within test.timeout_s=2"), causes
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        pool.close()
