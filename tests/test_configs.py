@@ -41,7 +41,8 @@ def test_every_config_smoke_runs(path: Path, run_root: str, text_cache: str) -> 
         if load_config(path).env.atari_preprocessing:  # an untrained greedy Pong player never ends a game
             extra += ["env.max_episode_steps=200"] + (["agent.buffer_size=2000"] if "dqn" in path.stem else [])
         if hasattr(load_config(path).agent, "n_steps"):  # one small update, not 16k steps
-            extra += ["agent.n_steps=64"] + (["agent.minibatch_size=32"] if hasattr(load_config(path).agent, "minibatch_size") else [])
+            minibatch = 64 if "recurrent" in path.stem else 32  # recurrent PPO's minibatches are whole 64-step env columns
+            extra += ["agent.n_steps=64"] + ([f"agent.minibatch_size={minibatch}"] if hasattr(load_config(path).agent, "minibatch_size") else [])
     elif "stacked" in path.stem or "finetune" in path.stem:
         extra = ["data.num_readers=0"]  # stacked AE needs its layer-wise epochs; finetune trains from scratch below
     else:

@@ -27,11 +27,12 @@ def test_appo_solves_cartpole_and_acrobot(ray_session: None, run_root: str, conf
 
 @pytest.mark.slow
 def test_two_rank_appo_learns(ray_session: None, run_root: str) -> None:
-    """2 learner ranks (Ray Train DDP), each with its own asynchronous rollout worker; the ranks agree on step counts."""
+    """2 learner ranks (Ray Train DDP), each with its own asynchronous rollout worker; the ranks agree on step counts.
+    Arrival order varies run to run: 200 came at ~20-40k env steps, once (on a loaded machine) not by 41k."""
     cfg = load_config(
         CONFIGS / "appo-cartpole.yaml",
         [*quiet(run_root), "trainer.num_workers=2", "trainer.cpus_per_worker=0.5", "rollout.cpus_per_worker=0.5",
-         "trainer.total_env_steps=40960", "eval.every_env_steps=4096", "eval.stop_at_return=200"],
+         "trainer.total_env_steps=100000", "eval.every_env_steps=4096", "eval.stop_at_return=200"],
     )
     result = train(cfg)
     assert result.metrics["learner_ranks"] == 2
