@@ -4,7 +4,8 @@ core never imports a domain.
 
 ``key=value`` overrides are accepted anywhere after the config, also after flags such as ``--resume``.
 User mistakes (bad config key, missing file, unfit checkpoint) print one line and exit 2; a run that
-fails after training started exits 1 with its summary written; Ctrl-C exits 130 after a final checkpoint.
+fails after training started exits 1 with its summary written; Ctrl-C exits 130 and SIGTERM 143 after a final
+checkpoint (``core.signals``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from raylight.core import signals
 from raylight.core.errors import RaylightError, RunFailed
 from raylight.core.quiet import silence_known_noise
 
@@ -35,7 +37,7 @@ def run_and_report(cfg: Any, resume_from: str | None) -> int:
     print(f"raylight: run directory {result.run_dir}", file=sys.stderr)
     if tracking.get("message"):
         print(f"raylight: {tracking['message']}", file=sys.stderr)
-    return EXIT_INTERRUPTED if result.status == "interrupted" else 0
+    return signals.exit_code() if result.status == "interrupted" else 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -160,6 +162,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     silence_known_noise()
+    signals.install()  # SIGTERM ends any command like Ctrl-C: 143, a final checkpoint, summary.json naming it
     args = parse_args(build_parser(), argv)
     try:
         return args.func(args)
@@ -170,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"raylight: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("raylight: interrupted before training started; nothing was kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"raylight: interrupted ({signals.received()}) before training started; nothing was kept", file=sys.stderr)
+        return signals.exit_code()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from raylight.core import signals
 from raylight.core.config import ExperimentConfig, RayConfig
 from raylight.core.errors import ConfigError
 
@@ -39,6 +40,7 @@ def init_ray(cfg: RayConfig) -> None:
         return
     if in_ray_job():
         ray.init(address=cfg.address or "auto", log_to_driver=True, configure_logging=True, logging_level="WARNING")
+        signals.reinstall()
         return
     env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
     cwd = os.getcwd()
@@ -61,11 +63,12 @@ def init_ray(cfg: RayConfig) -> None:
             dashboard_host=cfg.dashboard_host,
             object_store_memory=cfg.object_store_memory,
         )
-        with _loopback_node(cfg.bind_host == "127.0.0.1", kwargs):
-            ray.init(**kwargs)
         from raylight.core.watchdog import start_watchdog
 
-        start_watchdog()
+        start_watchdog()  # before ray.init: a kill -9 during start-up must not leave agents and workers behind
+        with _loopback_node(cfg.bind_host == "127.0.0.1", kwargs), _own_process_group():
+            ray.init(**kwargs)
+        signals.reinstall()
         return
     check_reachable(cfg.address, cfg.connect_timeout_s)
     kwargs["address"] = cfg.address
@@ -84,6 +87,7 @@ def init_ray(cfg: RayConfig) -> None:
             raise ConfigError(f"ray.address: could not join the cluster at {cfg.address} ({type(exc).__name__}: {first})") from None
         captured.seek(0)
         os.write(2, captured.read())  # joined: whatever Ray said goes to the terminal after all
+    signals.reinstall()
 
 
 @contextlib.contextmanager
@@ -124,6 +128,33 @@ def _loopback_node(loopback: bool, kwargs: dict[str, Any]) -> Iterator[None]:
     finally:
         if original is not None:
             services.resolve_ip_for_localhost = original
+
+
+@contextlib.contextmanager
+def _own_process_group() -> Iterator[None]:
+    """Start an in-process Ray's servers (and so its agents and workers) in a session of their own.
+
+    A signal to the terminal's or ``timeout``'s process group (Ctrl-C, SIGTERM) then reaches the driver
+    only: it writes the final checkpoint and shuts Ray down itself. Before, a group SIGTERM killed the GCS
+    at once and the driver hung 60 s in Ray's reconnect loop, then exited 1 with no summary (issue 22).
+    Ray blocks SIGINT in its servers but not SIGTERM, and offers no switch, so its process launcher is
+    wrapped for the duration of ``ray.init``; a ``kill -9`` of the driver is the watchdog's to clean up.
+    """
+    from ray._private import services
+
+    original = services.ConsolePopen
+
+    class _SessionPopen(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            if sys.platform != "win32":
+                kwargs["start_new_session"] = True
+            super().__init__(*args, **kwargs)
+
+    services.ConsolePopen = _SessionPopen
+    try:
+        yield
+    finally:
+        services.ConsolePopen = original
 
 
 def check_reachable(address: str, timeout_s: float) -> None:

@@ -98,7 +98,10 @@ def fit_distributed(
     try:
         trainer.fit()
     except KeyboardInterrupt:
-        return {"status": "interrupted", "stop_reason": "interrupted (Ctrl-C)", "num_workers": cfg.trainer.num_workers}
+        from raylight.core import signals
+
+        name = signals.received()
+        return {"status": "interrupted", "signal": name, "stop_reason": f"interrupted ({name})", "num_workers": cfg.trainer.num_workers}
     except Exception as exc:  # noqa: BLE001 - Ray wraps a rank's failure; report it as the run's
         path = run_dir / _RANK0_METRICS
         if path.is_file():  # rank 0 summarised its own ending (failed or interrupted) before raising

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import time
 import traceback
@@ -22,6 +23,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from raylight.core import signals
 from raylight.core.callbacks import RunCheckpoints
 from raylight.core.checkpoints import completed_epochs, find_checkpoint, load_checkpoint_file
 from raylight.core.cluster import (
@@ -92,6 +94,7 @@ def train(
     Raises ``ConfigError``/``CheckpointError`` (nothing written) for bad input, ``RunFailed`` (after
     the summary and a final checkpoint are written) when training itself fails.
     """
+    signals.install()  # SIGTERM (timeout, Slurm, Kubernetes, systemd) ends the run like Ctrl-C
     task = get_algorithm(cfg.algo).task
     remember_working_dir()
     ckpt_path = check_resume(cfg, resume_from) if resume_from is not None else None
@@ -101,14 +104,23 @@ def train(
         init_ray(cfg.ray)
         check_resources_fit(cfg, task.actor_cpus(cfg))
     run_dir = create_run_dir(cfg)
-    save_config(cfg, run_dir / "config.yaml")
     t0 = time.perf_counter()
-    if cfg.trainer.num_workers > 1:
-        from raylight.core.ray_train import fit_distributed
+    try:
+        save_config(cfg, run_dir / "config.yaml")
+        if cfg.trainer.num_workers > 1:
+            from raylight.core.ray_train import fit_distributed
 
-        metrics = fit_distributed(cfg, run_dir, ckpt_path)
-    else:
-        metrics = fit_rank(cfg, run_dir, ckpt_path, RankContext(), on_value=on_value)
+            metrics = fit_distributed(cfg, run_dir, ckpt_path)
+        else:
+            metrics = fit_rank(cfg, run_dir, ckpt_path, RankContext(), on_value=on_value)
+    except KeyboardInterrupt:  # between the run dir's creation and fit_rank's own handling (start-up)
+        metrics = {"status": "interrupted", "updated": False}
+    updated = metrics.pop("updated", True)
+    if metrics.get("status") == "interrupted" and not updated and not any((run_dir / "checkpoints").glob("*.ckpt")):
+        # Interrupted during start-up (before a checkpoint existed): a run directory would hold nothing to
+        # resume or read, so none is left (the CLI says so: "interrupted before training started").
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise KeyboardInterrupt(signals.received())
     metrics.setdefault("status", "failed")
     metrics["run_wall_s"] = time.perf_counter() - t0
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -186,6 +198,7 @@ def fit_rank(
         finish_tracking(logger)
     if not ctx.is_main:
         return {"status": metrics["status"], "error": metrics.get("error")}
+    metrics["updated"] = trainer is not None and trainer.global_step > 0  # train() drops a run dir interrupted before this
     metrics.update(algo=cfg.algo, kind=task.kind, learner_ranks=ctx.world_size, wall_s=time.perf_counter() - t0)
     if parts is not None and trainer is not None:
         try:
@@ -195,7 +208,8 @@ def fit_rank(
                 raise
             metrics["summary_error"] = f"{type(exc).__name__}: {exc}"
     if metrics["status"] == "interrupted":
-        metrics["stop_reason"] = "interrupted (Ctrl-C)"
+        metrics["signal"] = signals.received()
+        metrics["stop_reason"] = f"interrupted ({metrics['signal']})"
     elif metrics["status"] == "failed":
         metrics["stop_reason"] = f"failed: {metrics['error']}"
     guard = getattr(parts.module, "numerics", None) if parts is not None else None

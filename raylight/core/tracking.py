@@ -142,6 +142,8 @@ def tracking_report(cfg: ExperimentConfig, logger: Logger | None, run_dir: Path)
         return {"backend": "none", "message": "tracking: none (tracking.backend=none)"}
     if backend == "csv":
         path = run_dir / "metrics" / "metrics.csv"
+        if not path.is_file():  # ended before the first row (e.g. interrupted at once): name no file that is not there
+            return {"backend": "csv", "path": None, "message": "tracking: CSV, but no metrics were written before the run ended"}
         return {"backend": "csv", "path": str(path), "message": f"tracking: CSV at {path}"}
     if os.environ.get("WANDB_MODE") == "disabled":
         return {"backend": "wandb", "mode": "disabled", "message": "W&B: disabled (WANDB_MODE=disabled)"}

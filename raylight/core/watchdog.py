@@ -10,14 +10,16 @@ It polls (``POLL_S``) because Linux's parent-death signal only reaches direct ch
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from typing import Any
 
-POLL_S = 1.0
+POLL_S = 0.25  # a kill -9 during ray.init's start-up must still find what had started
 GRACE_S = 3.0
 _started_for: int | None = None
+_SESSION = re.compile(r"session_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d+_\d+")
 
 
 def start_watchdog() -> None:
@@ -47,6 +49,14 @@ def is_ray_process(cmdline: list[str]) -> bool:
     return text.startswith("ray::") or f"{os.sep}ray{os.sep}" in text or "raylet" in text or "gcs_server" in text
 
 
+def _sessions_of(proc: Any) -> list[str]:
+    """The Ray session names (``session_<date>_<time>_<n>_<pid>``) a process's command line mentions."""
+    try:
+        return _SESSION.findall(" ".join(proc.cmdline()))
+    except Exception:  # noqa: BLE001 - psutil.Error: the process is gone or not ours to read
+        return []
+
+
 def watch(parent_pid: int) -> list[Any]:
     """Block while ``parent_pid`` lives; then end the Ray processes it had and return them."""
     import psutil
@@ -57,6 +67,7 @@ def watch(parent_pid: int) -> list[Any]:
     except psutil.NoSuchProcess:
         return []
     known: dict[int, psutil.Process] = {}
+    sessions: set[str] = set()
     while parent.is_running() and parent.status() != psutil.STATUS_ZOMBIE:
         try:
             current = {p.pid: p for p in parent.children(recursive=True) if p.pid != me and is_ray_process(p.cmdline())}
@@ -64,7 +75,13 @@ def watch(parent_pid: int) -> list[Any]:
             current = None
         if current is not None:
             known = current
+            sessions |= {m for p in current.values() for m in _sessions_of(p)}
         time.sleep(POLL_S)
+    # Processes started between the last poll and the parent's death, or re-parented before it (agents of a
+    # raylet that died first), are found by the Ray session directory in their command line.
+    for proc in psutil.process_iter():
+        if proc.pid != me and proc.pid not in known and sessions & set(_sessions_of(proc)):
+            known[proc.pid] = proc
     alive = [p for p in known.values() if p.is_running()]  # is_running also checks the pid was not reused
     for proc in alive:
         try:
