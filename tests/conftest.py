@@ -20,18 +20,23 @@ os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
 
 
 def start_ray() -> None:
-    """A real local Ray instance (num_cpus=2) for the tests that need one, started on first use."""
+    """A real local Ray instance (num_cpus=2) for the tests that need one, started on first use, listening on
+    127.0.0.1 only (``tests/core/test_loopback.py``)."""
     import ray
 
+    from raylight.core.cluster import keep_loopback_ip
+
     if not ray.is_initialized():
-        ray.init(
-            address="local",  # never a cluster some other process started on this machine
-            num_cpus=2,
-            include_dashboard=False,
-            object_store_memory=200 * 1024 * 1024,
-            runtime_env={"env_vars": {k: os.environ[k] for k in ("WANDB_MODE", "WANDB_DIR", "PYTHONPATH", "RAY_AUTH_MODE")}},
-            logging_level="WARNING",
-        )
+        with keep_loopback_ip():
+            ray.init(
+                address="local",  # never a cluster some other process started on this machine
+                _node_ip_address="127.0.0.1",
+                num_cpus=2,
+                include_dashboard=False,
+                object_store_memory=200 * 1024 * 1024,
+                runtime_env={"env_vars": {k: os.environ[k] for k in ("WANDB_MODE", "WANDB_DIR", "PYTHONPATH", "RAY_AUTH_MODE")}},
+                logging_level="WARNING",
+            )
 
 
 @pytest.fixture()

@@ -12,6 +12,34 @@ def quiet(run_root: str) -> list[str]:
     return ["tracking.backend=none", f"run_root={run_root}", "trainer.progress_bar=false", "checkpoint.every_iterations=1000"]
 
 
+LOOPBACK_NODE = {"node_ip_address": "127.0.0.1", "dashboard_host": "127.0.0.1"}
+
+
+def loopback_cluster(head_args: dict[str, Any], *worker_args: dict[str, Any]) -> Any:
+    """A ``ray.cluster_utils.Cluster`` whose every node listens on 127.0.0.1 only (its default is the machine's
+    interface address, so test clusters were reachable from the network: issue 22)."""
+    from ray.cluster_utils import Cluster
+
+    from raylight.core.cluster import keep_loopback_ip
+
+    with keep_loopback_ip():
+        cluster = Cluster(initialize_head=True, head_node_args={**LOOPBACK_NODE, **head_args})
+        for args in worker_args:
+            cluster.add_node(**{**LOOPBACK_NODE, **args})
+    cluster.wait_for_nodes()
+    return cluster
+
+
+def connect_loopback(address: str) -> None:
+    """``ray.init(address)`` for a driver of a loopback cluster (Ray would dial the interface address instead)."""
+    import ray
+
+    from raylight.core.cluster import keep_loopback_ip
+
+    with keep_loopback_ip():
+        ray.init(address=address)
+
+
 def shutdown_ray_after_package() -> Iterator[None]:
     """Body of each test package's autouse fixture: one Ray instance per package (core, rl, ssl, ...).
 

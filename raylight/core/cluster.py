@@ -70,11 +70,13 @@ def init_ray(cfg: RayConfig) -> None:
             ray.init(**kwargs)
         signals.reinstall()
         return
-    check_reachable(cfg.address, cfg.connect_timeout_s)
-    kwargs["address"] = cfg.address
+    address = resolve_auto_address() if cfg.address == "auto" else cfg.address
+    check_reachable(address, cfg.connect_timeout_s)
+    kwargs["address"] = address
     with tempfile.TemporaryFile(mode="w+b") as captured:
         try:
-            with _stderr_to(captured):  # Ray's C++ client logs one warning per retry (~20 lines) before it gives up
+            # keep_loopback_ip: Ray would turn 127.0.0.1:P into the interface address, where a loopback node does not listen.
+            with _stderr_to(captured), keep_loopback_ip():  # Ray's C++ client logs one warning per retry (~20 lines)
                 ray.init(**kwargs)
         except (ConnectionError, TimeoutError) as exc:
             captured.seek(0)
@@ -106,21 +108,28 @@ def _stderr_to(file: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _loopback_node(loopback: bool, kwargs: dict[str, Any]) -> Iterator[None]:
-    """Make an in-process Ray's node IP 127.0.0.1, so every Ray server binds loopback only.
-
-    Ray (2.60) turns a loopback ``_node_ip_address`` into the machine's external IP and then binds
-    its gRPC servers to all interfaces; with the node IP truly 127.0.0.1 they bind 127.0.0.1 and the
-    metrics endpoints do too. There is no public switch, so the private resolver is bypassed for
-    the duration of ``ray.init`` only; ``tests/core/test_cluster.py`` lists the sockets and fails if
-    a Ray upgrade undoes it.
-    """
+    """Make an in-process Ray's node IP 127.0.0.1, so every Ray server binds loopback only."""
     if not loopback:
         yield
         return
+    kwargs["_node_ip_address"] = "127.0.0.1"
+    with keep_loopback_ip():
+        yield
+
+
+@contextlib.contextmanager
+def keep_loopback_ip() -> Iterator[None]:
+    """Let a node IP of 127.0.0.1 stay 127.0.0.1 while Ray starts a node (``ray.init``, ``ray start``).
+
+    Ray (2.60) turns a loopback node IP (``_node_ip_address``, ``ray start --node-ip-address``) into the
+    machine's interface address and then binds its gRPC servers, agents and metrics endpoints there or on
+    all interfaces; with the node IP truly 127.0.0.1 they bind 127.0.0.1. There is no public switch, so the
+    private resolver is bypassed for the duration only; ``tests/core/test_loopback.py`` lists the sockets of
+    every cluster raylight and its tests start and fails if a Ray upgrade undoes it.
+    """
     from ray._private import services
 
     original = getattr(services, "resolve_ip_for_localhost", None)
-    kwargs["_node_ip_address"] = "127.0.0.1"
     if original is not None:
         services.resolve_ip_for_localhost = lambda host: host
     try:
@@ -157,19 +166,37 @@ def _own_process_group() -> Iterator[None]:
         services.ConsolePopen = original
 
 
+def resolve_auto_address() -> str:
+    """``ray.address: auto`` as one named cluster, said on stderr: never a silent join of whatever Ray runs here.
+
+    ``RAY_ADDRESS`` (the user's own choice) wins, as in Ray. Otherwise Ray would take the cluster its
+    current-cluster file names, which may be another user's or another run's (seen: a second engineer's
+    instance joined silently); raylight joins only when exactly one Ray cluster runs on this machine and
+    refuses in one line, naming them, when there are several.
+    """
+    from ray._private import services
+
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    if env and env != "auto":
+        print(f"raylight: ray.address=auto: joining the Ray cluster at {env} (from RAY_ADDRESS)", file=sys.stderr)
+        return env
+    try:
+        running = sorted(services.find_gcs_addresses())
+    except Exception:  # noqa: BLE001 - the process scan failed: treat as none found
+        running = []
+    if not running:
+        raise ConfigError("ray.address: 'auto' found no running Ray cluster on this machine (start one with "
+                          "`python -m raylight.core.ray_node start --head`, or leave ray.address unset to run Ray in-process)")
+    if len(running) > 1:
+        raise ConfigError(f"ray.address: 'auto' is ambiguous: {len(running)} Ray clusters run on this machine ({', '.join(running)}); "
+                          "name one with ray.address=HOST:PORT")
+    print(f"raylight: ray.address=auto: joining the Ray cluster at {running[0]} (the only one running on this machine)", file=sys.stderr)
+    return running[0]
+
+
 def check_reachable(address: str, timeout_s: float) -> None:
     """One line instead of ray.init's minutes of retries when nothing answers at the cluster's address."""
     target = address.removeprefix("ray://")
-    if address == "auto":
-        from ray._private.services import canonicalize_bootstrap_address
-
-        try:
-            target = canonicalize_bootstrap_address("auto") or ""
-        except ConnectionError:
-            target = ""
-        if not target:
-            raise ConfigError("ray.address: 'auto' found no running Ray cluster on this machine (start one with `ray start --head`, "
-                              "or leave ray.address unset to run Ray in-process)")
     host, _, port = target.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):

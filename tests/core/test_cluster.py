@@ -23,13 +23,11 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     import ray
-    from ray.cluster_utils import Cluster
     from raylight.core.config import load_config
     from raylight.core.run import train
+    from tests.helpers import loopback_cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
+    cluster = loopback_cluster({"num_cpus": 1, "include_dashboard": False}, {"num_cpus": 1})
     try:
         cfg = load_config(sys.argv[1], [f"run_root={sys.argv[2]}", f"ray.address={cluster.address}",
             "rollout.num_workers=2", "rollout.envs_per_worker=2", "trainer.total_env_steps=1024",
@@ -170,14 +168,12 @@ PLACEMENT_SCRIPT = textwrap.dedent(
     """
     import json, sys, time
     import ray
-    from ray.cluster_utils import Cluster
     from raylight.core.config import load_config
     from raylight.rl.rollout import RolloutGroup
+    from tests.helpers import connect_loopback, loopback_cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
-    cluster.add_node(num_cpus=2)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address)
+    cluster = loopback_cluster({"num_cpus": 2, "include_dashboard": False}, {"num_cpus": 2})
+    connect_loopback(cluster.address)
     nodes = {}
     try:
         for placement in ("pack", "spread"):  # pack first: a removed group frees its CPUs a moment later
@@ -210,9 +206,9 @@ def test_rollout_actors_spread_over_nodes_by_a_placement_group() -> None:
 AUTH_SCRIPT = textwrap.dedent(
     """
     import json, os, subprocess, sys
-    from ray.cluster_utils import Cluster
+    from tests.helpers import loopback_cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})  # RAY_AUTH_MODE=token
+    cluster = loopback_cluster({"num_cpus": 2, "include_dashboard": False})  # RAY_AUTH_MODE=token
     try:
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "RAY_ADDRESS")} | {"RAY_AUTH_MODE": "disabled"}
         proc = subprocess.run([sys.executable, "-m", "raylight.core.cli", "train", sys.argv[1], f"ray.address={cluster.address}",

@@ -49,7 +49,9 @@ HEAD = textwrap.dedent(
     # which would end every Ray on the machine).
     temp = tempfile.mkdtemp(prefix="rl-head-")
     gcs, dash = free_port(), free_port()
-    ray_cli = [sys.executable, "-m", "ray.scripts.scripts", "start", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    # raylight.core.ray_node: `ray start` that keeps the nodes on 127.0.0.1 (plain `ray start --node-ip-address=127.0.0.1`
+    # left 9 of 11 sockets on the machine's address or all interfaces).
+    ray_cli = [sys.executable, "-m", "raylight.core.ray_node", "start", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
     subprocess.run([*ray_cli, "--head", f"--port={gcs}", "--num-cpus=2", f"--temp-dir={temp}", "--include-dashboard=true",
                     "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={free_port()}"],
                    check=True, capture_output=True, timeout=120)
