@@ -65,6 +65,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from raylight.core.registry import get_algorithm
     from raylight.core.task import ExportOptions
 
+    if args.format is not None and not args.format.strip():
+        raise RaylightError("--format: empty; name a format (RL: onnx, torchscript or safetensors; pretraining: safetensors; text: huggingface)")
     options = ExportOptions(args.out, args.format, args.checkpoint, args.overwrite, args.trust_checkpoint_env)
     task = get_algorithm(algo_of(args.run)).task
     print(json.dumps(task.export(Path(args.run), options), indent=1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 import sys
 import time
@@ -36,6 +37,9 @@ def client(address: str) -> Any:
     """A Job Submission client, or one line saying why the job server cannot be used."""
     from ray.job_submission import JobSubmissionClient
 
+    if "://" not in address and re.fullmatch(r"\[?[\w.:-]+\]?:\d+", address):
+        # The job server speaks HTTP; without a scheme Ray's client took host:port for a GCS and retried for 55 s.
+        address = f"http://{address}"
     try:
         return JobSubmissionClient(address)
     except Exception as exc:  # noqa: BLE001 - the SDK raises ConnectionError/RuntimeError/ValueError variously
@@ -106,8 +110,11 @@ def jobs_command(action: str, job_id: str | None, address: str, follow: bool) ->
     jobs = client(address)
     try:
         if action == "list":
-            for job in sorted(jobs.list_jobs(), key=lambda j: j.start_time or 0):
+            listed = sorted(jobs.list_jobs(), key=lambda j: j.start_time or 0)
+            for job in listed:
                 print(f"{job.submission_id or job.job_id}\t{job.status.value}\t{job.entrypoint}")
+            if not listed:
+                print(f"raylight: no jobs on the cluster at {address}", file=sys.stderr)
             return 0
         if job_id is None:
             raise ConfigError(f"jobs {action}: give the job id (see `raylight jobs list`)")

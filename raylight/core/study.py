@@ -55,13 +55,28 @@ def load_sweep(path: str | Path) -> SweepSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    if not spec.parameters:
+        raise ConfigError(f"{path}: parameters: name at least one config key to search (an empty sweep runs one untuned trial)")
     for key, space in spec.parameters.items():
         if len(space) != 1 or next(iter(space)) not in ("grid", "choice", "uniform", "loguniform", "randint"):
             raise ConfigError(f"{path}: parameters.{key}: give one of grid, choice, uniform, loguniform, randint")
         kind, values = next(iter(space.items()))
         if not isinstance(values, list) or not values or (kind in ("uniform", "loguniform", "randint") and len(values) != 2):
             raise ConfigError(f"{path}: parameters.{key}.{kind}: expected a list ({'[low, high]' if kind not in ('grid', 'choice') else 'of values'})")
+        if kind in ("uniform", "loguniform", "randint"):
+            _check_range(f"{path}: parameters.{key}.{kind}", kind, values)
     return spec
+
+
+def _check_range(where: str, kind: str, values: list[Any]) -> None:
+    """[low, high] with low < high (a reversed range used to be sampled); loguniform needs low > 0."""
+    low, high = values
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise ConfigError(f"{where}: [low, high] must be numbers, not {values!r}")
+    if not low < high:
+        raise ConfigError(f"{where}: low {low!r} must be below high {high!r}")
+    if kind == "loguniform" and low <= 0:
+        raise ConfigError(f"{where}: low {low!r} must be positive")
 
 
 def _tune_space(spec: SweepSpec) -> dict[str, Any]:
@@ -215,9 +230,11 @@ def parse_seeds(text: str) -> list[int]:
             lo, hi = (int(x) for x in text.split("-", 1))
             seeds = list(range(lo, hi + 1))
         else:
-            seeds = [int(x) for x in text.split(",") if x.strip()]
+            seeds = [int(x) for x in text.split(",")]  # an empty entry ('1,,2') is a typo, not a skip
     except ValueError:
         raise ConfigError(f"--seeds: {text!r} is not a list of integers such as 0,1,2 or 0-4") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds: {text!r} must name distinct seeds")
+    if min(seeds) < 0:
+        raise ConfigError(f"--seeds: {text!r}: seeds must be 0 or more")
     return seeds

@@ -80,7 +80,7 @@ def standard_wrappers(cfg: EnvConfig) -> list[Callable[[gym.Env], gym.Env]]:
         # DeepMind's set: noop reset (up to 30), 4-frame skip with a max over the last two frames, 84x84 grayscale
         # uint8; ALE v5 envs are made with frameskip=1 (make_vector_env) so the skip here is the only one.
         life = cfg.episodic_life
-        wrappers.append(lambda e: gym.wrappers.AtariPreprocessing(e, frame_skip=1 if _has_frameskip(e) else 4, terminal_on_life_loss=life))
+        wrappers.append(lambda e: _atari_preprocessing(e, life))
         if cfg.fire_reset:
             wrappers.append(FireReset)
     if cfg.max_episode_steps is not None:
@@ -90,6 +90,13 @@ def standard_wrappers(cfg: EnvConfig) -> list[Callable[[gym.Env], gym.Env]]:
         n = cfg.frame_stack
         wrappers.append(lambda e: gym.wrappers.FrameStackObservation(e, stack_size=n))
     return wrappers
+
+
+def _atari_preprocessing(env: gym.Env, life: bool) -> gym.Env:
+    if not hasattr(env.unwrapped, "ale"):  # CartPole used to end in gymnasium's "Disable frame-skipping" traceback
+        raise ConfigError(f"env.atari_preprocessing: {env.spec.id if env.spec else type(env.unwrapped).__name__} is not an Atari (ALE) "
+                          "env; set env.atari_preprocessing=false")
+    return gym.wrappers.AtariPreprocessing(env, frame_skip=1 if _has_frameskip(env) else 4, terminal_on_life_loss=life)
 
 
 def _has_frameskip(env: gym.Env) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from raylight.core.errors import CheckpointError
+from raylight.core.errors import CheckpointError, ConfigError
 
 # (layers, hidden, heads, intermediate)
 BERT_SIZES: dict[str, tuple[int, int, int, int]] = {
@@ -40,6 +40,9 @@ def bert_config(size: str, vocab_size: int, max_length: int, pad_id: int, dropou
     layers, hidden, heads, inter = BERT_SIZES[size]
     kwargs = dict(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads, intermediate_size=inter)
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    if kwargs["hidden_size"] % kwargs["num_attention_heads"]:
+        raise ConfigError(f"agent.hidden_size: {kwargs['hidden_size']} is not a multiple of num_attention_heads "
+                          f"({kwargs['num_attention_heads']}, agent.size {size!r} unless set)")
     return BertConfig(
         vocab_size=vocab_size,
         max_position_embeddings=max(512, max_length),
@@ -49,6 +52,21 @@ def bert_config(size: str, vocab_size: int, max_length: int, pad_id: int, dropou
         type_vocab_size=2,
         **kwargs,
     )
+
+
+_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings")
+
+
+def check_sizes(config: Any, source: str) -> Any:
+    """A BERT config whose sizes can build a model: positive integers, hidden size a multiple of the heads
+    (a config.json with ``hidden_size: -5`` ended in a 40-line torch traceback)."""
+    for name in _SIZES:
+        value = getattr(config, name, None)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise CheckpointError(f"{source}: {name} must be a positive integer, not {value!r}")
+    if config.hidden_size % config.num_attention_heads:
+        raise CheckpointError(f"{source}: hidden_size {config.hidden_size} is not a multiple of num_attention_heads {config.num_attention_heads}")
+    return config
 
 
 def config_record(config: Any) -> dict[str, Any]:
@@ -62,9 +80,10 @@ def config_from_record(record: dict[str, Any], source: str) -> Any:
     if record.get("model_type", "bert") != "bert":
         raise CheckpointError(f"{source}: model_type {record.get('model_type')!r} is not a BERT model (only model_type 'bert' is supported)")
     try:
-        return BertConfig.from_dict({k: v for k, v in record.items() if k not in ("auto_map",)})
+        config = BertConfig.from_dict({k: v for k, v in record.items() if k not in ("auto_map",)})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{source}: not a usable BERT config ({exc})") from None
+    return check_sizes(config, source)
 
 
 @dataclass
@@ -125,7 +144,6 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 
 def read_hf_directory(path: str | Path) -> PretrainedBert:
     """A local Hugging Face BERT directory, checked file by file; every problem is one ``CheckpointError`` line."""
-    from raylight.core.errors import ConfigError
     from raylight.ssl.text.tokenizer import load_tokenizer
 
     d = Path(path)

@@ -55,6 +55,40 @@ def list_corpus_files(path: str | Path) -> list[Path]:
     return files
 
 
+def check_text_files(files: list[Path], where: Path) -> None:
+    """Plain-text corpus files are UTF-8 text, and the corpus holds some: refused up front, naming the file,
+    before any run directory exists. Binary and latin-1 files used to train silently (decoded with
+    ``errors='replace'``); an empty or whitespace-only corpus failed only after the run had started."""
+    texts = [f for f in files if _suffix(f) in (".txt", ".txt.gz")]
+    if texts and not any([_check_text_file(f, f.stat().st_size, f.stat().st_mtime_ns) for f in texts]):
+        raise ConfigError(f"{where}: the corpus holds no text (its files are empty or whitespace only)")
+
+
+@lru_cache(maxsize=4096)
+def _check_text_file(path: Path, size: int, mtime_ns: int) -> bool:
+    """Whether the file holds any non-whitespace text; ``ConfigError`` for binary or non-UTF-8 bytes
+    (checked once per file version: ``size`` and ``mtime_ns`` key the cache)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    has_text, offset = False, 0
+    with _open(path) as f:
+        while chunk := f.read(1 << 20):
+            if b"\x00" in chunk:
+                raise ConfigError(f"{path}: binary data (a NUL byte at byte {offset + chunk.index(0)}), not a text corpus")
+            try:
+                has_text = bool(decoder.decode(chunk).strip()) or has_text
+            except UnicodeDecodeError as e:
+                raise ConfigError(f"{path}: not valid UTF-8 at byte {offset + e.start} (text corpora are read as UTF-8; "
+                                  "convert it first, e.g. iconv -f latin1 -t utf-8)") from None
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8 (it ends inside a character)") from None
+    return has_text
+
+
 @dataclass(frozen=True)
 class FileRange:
     """Part of one file: bytes [start, stop) (row groups [start, stop) for parquet)."""

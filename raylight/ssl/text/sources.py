@@ -30,11 +30,13 @@ def held_out_shards(num_shards: int, test_fraction: float) -> int:
 
 @lru_cache(maxsize=8)
 def _text_shards(corpus: str, test_corpus: str | None, builtin_test: str | None, num_shards: int, test_fraction: float) -> dict[str, list]:
-    from raylight.ssl.text.corpus import list_corpus_files, plan_shards
+    from raylight.ssl.text.corpus import check_text_files, list_corpus_files, plan_shards
 
     files = list_corpus_files(corpus)
+    check_text_files(files, Path(corpus))
     if test_corpus is not None or builtin_test is not None:
         test_files = list_corpus_files(test_corpus or builtin_test)
+        check_text_files(test_files, Path(test_corpus or builtin_test))
         return {"train": plan_shards(files, num_shards), "test": plan_shards(test_files, 1)}
     n_test = held_out_shards(num_shards, test_fraction)
     shards = plan_shards(files, num_shards + n_test)

@@ -35,6 +35,19 @@ class TextInfo:
         return len(self.class_names)
 
 
+def _check_held_out(cfg: TextDataConfig) -> None:
+    """Refuse a corpus too small to hold out a test split: a one-line corpus used to 'complete' with
+    test_masked_perplexity 1.0 (a perfect score) measured on no tokens at all."""
+    from raylight.ssl.text.corpus import read_documents
+    from raylight.ssl.text.sources import text_shards
+
+    test = text_shards(cfg)["test"][0]
+    if not any(next(read_documents(r, cfg.text_field), None) for r in test):
+        where = "data.test_corpus" if cfg.test_corpus else f"data.corpus {cfg.corpus!r}"
+        raise ConfigError(f"{where}: the held-out test split is empty (the corpus is too small to cut {cfg.num_shards} training shards "
+                          f"and a test share of {cfg.test_fraction:g}); add text, or name a data.test_corpus")
+
+
 def _corpus_signature(cfg: TextDataConfig) -> str:
     from raylight.ssl.text.corpus import list_corpus_files, resolve_corpus
 
@@ -135,6 +148,8 @@ class TextTask:
         if missing:
             raise ConfigError(f"algo: {cfg.algo} needs {' and '.join(missing)}: pip install 'raylight[text]'")
         self.build_module(cfg)  # corpus, tokenizer, checkpoint and model size problems: before any run dir
+        if self.kind != "text-finetune":
+            _check_held_out(cfg.data)
         if self.kind == "text-finetune":
             from raylight.ssl.text.labelled import labelled_splits
 
