@@ -11,12 +11,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
 from raylight.core.cli import main
 from raylight.core.config import load_config
 from raylight.core.run import train
 from raylight.rl.evaluation import EVAL_SEED_OFFSET
+from raylight.rl.exported import load_exported_policy
 from raylight.rl.inference import evaluate_checkpoint, load_agent
 from tests.helpers import quiet
 
@@ -37,62 +37,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: train(load_config(ROOT / "configs" / config, [*quiet(root), *SHORT, *extra])).run_dir for name, (config, extra) in RUNS.items()}
 
 
-# --- loaders a user would write: plain torch / onnxruntime / safetensors + policy.json, no raylight --------------
 def load_exported(out: Path) -> Any:
-    """A callable obs (numpy batch) -> env actions (numpy), from the files alone."""
-    meta = json.loads((out / "policy.json").read_text())
-    path = out / meta["model"]["file"]
-    if meta["model"]["type"] == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return lambda obs: session.run(["action"], {"obs": obs})[0]
-    if meta["model"]["type"] == "torchscript":
-        module = torch.jit.load(str(path))
-        return lambda obs: module(torch.as_tensor(obs)).numpy()
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(path))
-    return lambda obs: run_layers(meta["layers"], tensors, torch.as_tensor(obs)).numpy()
-
-
-def run_layers(layers: list[dict[str, Any]], t: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """The ops policy.json documents, written with torch.nn.functional."""
-    for layer in layers:
-        op = layer["op"]
-        if op == "normalize":
-            x = torch.clamp((x.float() - t[layer["mean"]]) / t[layer["std"]], -t[layer["clip"]], t[layer["clip"]])
-        elif op == "flatten":
-            x = x.float().reshape(x.shape[0], -1)
-        elif op == "one_hot":
-            x = F.one_hot(x.long().reshape(-1), layer["n"]).float()
-        elif op == "unsqueeze":
-            x = x.unsqueeze(layer["dim"])
-        elif op == "scale":
-            x = x.float() * layer["factor"]
-        elif op == "permute":
-            x = x.permute(*layer["dims"])
-        elif op == "linear":
-            x = F.linear(x, t[layer["weight"]], t[layer["bias"]])
-        elif op == "conv2d":
-            x = F.conv2d(x, t[layer["weight"]], t[layer["bias"]], stride=layer["stride"], padding=layer["padding"])
-        elif op in ("relu", "tanh"):
-            x = getattr(torch, op)(x)
-        elif op == "dueling":
-            a = F.linear(x, t[layer["advantage"]["weight"]], t[layer["advantage"]["bias"]])
-            v = F.linear(x, t[layer["value"]["weight"]], t[layer["value"]["bias"]])
-            x = v + a - a.mean(dim=1, keepdim=True)
-        elif op == "log_softmax":
-            x = x - x.logsumexp(dim=-1, keepdim=True)
-        elif op == "argmax":
-            x = x.argmax(dim=1)
-        elif op == "add":
-            x = x + layer["value"]
-        elif op == "clamp":
-            x = torch.maximum(torch.minimum(x, t[layer["high"]]), t[layer["low"]])
-        else:
-            raise AssertionError(f"policy.json names an op the loader does not know: {op}")
-    return x
+    """The package's loader (``raylight.rl.exported``): what the docs point users to."""
+    return load_exported_policy(out)
 
 
 def greedy_trajectory_obs(run_dir: Path, steps: int = 200) -> np.ndarray:
@@ -199,3 +146,46 @@ def test_bad_export_requests_are_one_line_errors(runs: dict[str, Path], tmp_path
     assert (out / "policy.pt").read_bytes() == before  # nothing already written is touched
     assert main(["export", str(tmp_path / "no-such-run"), "--out", str(out)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def _fake_export(out: Path, **model: Any) -> Path:
+    """A safetensors policy (one linear layer + argmax) with a policy.json, written by hand: no training needed."""
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({"w": torch.eye(2), "b": torch.zeros(2)}, str(out / "policy.safetensors"))
+    digest = hashlib.sha256((out / "policy.safetensors").read_bytes()).hexdigest()
+    meta = {"format": "raylight-policy-v1", "model": {"file": "policy.safetensors", "type": "safetensors", "sha256": digest, **model},
+            "layers": [{"op": "linear", "weight": "w", "bias": "b"}, {"op": "argmax"}]}
+    (out / "policy.json").write_text(json.dumps(meta))
+    return out
+
+
+def test_exported_policy_loader_is_confined_to_its_directory_and_checks_the_hash(tmp_path: Path) -> None:
+    """A crafted policy.json must not make the loader open files elsewhere (an absolute /etc/hostname was read
+    by the old test loader), nor load a model file that is not the one exported."""
+    from raylight.core.errors import CheckpointError
+
+    policy = load_exported_policy(_fake_export(tmp_path / "ok"))
+    np.testing.assert_array_equal(policy(np.array([[0.0, 1.0], [2.0, 1.0]], np.float32)), [1, 0])
+    secret = tmp_path / "secret.safetensors"
+    secret.write_bytes((tmp_path / "ok" / "policy.safetensors").read_bytes())
+    for name, needle in [(str(secret), "must be a file name inside the export directory"),
+                         ("../secret.safetensors", "must be a file name inside the export directory"),
+                         ("sub/../../secret.safetensors", "must be a file name inside the export directory"),
+                         ("missing.safetensors", "does not exist")]:
+        with pytest.raises(CheckpointError, match=needle):
+            load_exported_policy(_fake_export(tmp_path / "abs", file=name))
+    link = _fake_export(tmp_path / "link", file="link.safetensors")
+    (link / "link.safetensors").symlink_to(secret)
+    with pytest.raises(CheckpointError, match="leads outside the export directory"):
+        load_exported_policy(link)
+    with pytest.raises(CheckpointError, match="does not match policy.json's"):
+        load_exported_policy(_fake_export(tmp_path / "sha", sha256="0" * 64))
+    future = _fake_export(tmp_path / "future")
+    meta = json.loads((future / "policy.json").read_text())
+    (future / "policy.json").write_text(json.dumps({**meta, "format": "raylight-policy-v9"}))
+    with pytest.raises(CheckpointError, match="format 'raylight-policy-v9' is not one this raylight reads"):
+        load_exported_policy(future)
