@@ -37,6 +37,8 @@ def _read_safetensors(path: Path) -> EncoderSource:
             state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # noqa: BLE001 - any parse failure means "not a usable weights file"
         raise CheckpointError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+    if meta.get("format", FORMAT) != FORMAT:  # files of a newer raylight: refused, never misread
+        raise CheckpointError(f"{path}: encoder format {meta['format']!r} is not one this raylight reads ({FORMAT}); upgrade raylight")
     arch_text = meta.get("arch")
     sidecar = path.with_suffix(".json")
     if arch_text is None and sidecar.is_file():
