@@ -39,6 +39,11 @@ class BestMetric:
     def better(self, value: float, than: float | None) -> bool:
         return than is None or (value > than if self.mode == "max" else value < than)
 
+    @property
+    def key(self) -> str:
+        """The name as a flat key (``eval/return_mean`` -> ``eval_return_mean``), as studies report it to Tune."""
+        return self.name.replace("/", "_")
+
 
 @dataclass(frozen=True)
 class ExportOptions:
@@ -69,6 +74,8 @@ class Task(Protocol):
     config_cls: type[ExperimentConfig]
     best_metric: BestMetric | None
     step_metric: str | None  # the tracker's x-axis (RL: env_steps); None keeps Lightning's global step
+    torch_threads: int | None  # learner intra-op threads on CPU when trainer.torch_threads is unset; None: torch's
+    sweep_metric: str  # the summary.json key seeds and sweeps rank trials by when the sweep file names none
 
     def check(self, cfg: Any) -> None:
         """Raise ``ConfigError`` for anything that can be known wrong before a run directory is made."""
