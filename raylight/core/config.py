@@ -210,7 +210,7 @@ def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
 def _field_rows(prefix: str, model: type[BaseModel]) -> list[str]:
     rows = []
     for key, sub in model.model_fields.items():
-        default = sub.default_factory() if sub.default_factory else sub.default
+        default = sub.get_default(call_default_factory=True, validated_data={})
         rows.append(f"| `{prefix}.{key}` | `{default!r}` | {sub.description or ''} |")
     return rows
 
@@ -224,7 +224,7 @@ def _section_rows(model: type[BaseModel], skip: set[str]) -> list[str]:
         if isinstance(ann, type) and issubclass(ann, Section):
             rows += _field_rows(section_name, ann)
         elif section_name != "agent":
-            default = "(required)" if field.is_required() else repr(field.default_factory() if field.default_factory else field.default)
+            default = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True, validated_data={}))
             rows.append(f"| `{section_name}` | `{default}` | {field.description or ''} |")
     return rows
 

@@ -127,7 +127,7 @@ def run_study(cfg: ExperimentConfig, study: str, space: dict[str, Any], spec: Sw
     t0 = time.perf_counter()
     grid = tuner.fit()
     running_best = f"best_{task.best_metric.key}" if task.best_metric is not None else None
-    rows = [_row(result, metric, running_best) for result in grid]
+    rows = [_row(grid[i], metric, running_best) for i in range(len(grid))]
     report = {"study": study, "metric": metric, "mode": spec.mode, "wall_s": time.perf_counter() - t0, "trials": rows}
     (study_dir / "study.json").write_text(json.dumps(report, indent=1, default=str))
     table = results_table(rows, metric, spec.mode, list(spec.parameters) or ["seed"])

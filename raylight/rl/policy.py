@@ -25,6 +25,7 @@ class Policy:
 
     def __init__(self, policy: GreedyPolicy, obs_space: gym.Space, action_space: gym.Space, env_id: str, checkpoint: Path) -> None:
         self._policy = policy
+        self._acting: Any = policy.actor  # an acting network (rl.acting contract): initial_state(n) -> (n, S) | None
         self.observation_space = obs_space
         self.action_space = action_space
         self.env_id = env_id
@@ -47,7 +48,7 @@ class Policy:
         n = len(batch)
         starts = torch.zeros(n) if episode_start is None else torch.as_tensor(np.asarray(episode_start), dtype=torch.float32)
         if self.state is None or len(self.state) != n:
-            self.state, starts = self._policy.actor.initial_state(n), torch.ones(n)
+            self.state, starts = self._acting.initial_state(n), torch.ones(n)
         actions, self.state = self._policy(batch, self.state, starts)
         return actions.numpy()
 
