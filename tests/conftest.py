@@ -27,7 +27,7 @@ os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
 _INTEGRATION_FIXTURES = {"ray_session", "run_root", "pretrained_ae"}
 _INTEGRATION_CALLS = re.compile(
     r"\b(train|run_config|main|run_study|run_seeds|run_sweep|fit|fit_rank|evaluate_checkpoint|start_ray|ray\.init|"
-    r"Cluster|subprocess\.run|_python|ActorPool|RolloutGroup|ShardGroup|init_ray)\("
+    r"Cluster|subprocess\.run|_python|_cli|mp\.spawn|ActorPool|RolloutGroup|ShardGroup|init_ray)\("
 )
 
 
