@@ -23,15 +23,20 @@ def configuration_page() -> str:
 
     intro = (
         "# Configuration reference\n\n" + GENERATED + "\n\n"
-        "An experiment is one YAML file (see `configs/`) plus `key=value` overrides. Every experiment has the sections\n"
-        "of the first table; the algorithm's kind adds its own sections, and `agent` holds the algorithm's keys. A key of\n"
-        "another kind is an unknown key: unknown keys, wrong types and out-of-range values are refused before anything\n"
-        "runs, in one line naming the dotted key. `raylight schema` prints these tables.\n\n"
+        "An experiment is one YAML file (see `configs/`). Every experiment has the sections of the first table;\n"
+        "the algorithm's kind adds its own sections, and `agent` holds the algorithm's keys, so a key of another\n"
+        "kind is an unknown key. Unknown keys, wrong types and out-of-range values are refused before anything runs,\n"
+        "in one line naming the dotted key, such as `raylight: error: agent.lr: Input should be a valid number\n"
+        "(got 'fast')` (exit code 2; `raylight.ConfigError` from Python). Overrides use dotted keys and YAML values:\n"
+        "`agent.hidden=[64,64]`, `ray.address=auto`, `eval.stop_at_return=null`. `raylight schema` prints these tables.\n\n"
     )
     return intro + describe_schema() + "\n"
 
 
-def _title(text: str, stem: str) -> str:
+def _title(text: str, stem: str, results: Path) -> str:
+    base = stem.removesuffix("_reading")
+    if base != stem and (results / f"{base}.md").is_file():
+        return f"Reading of: {_title((results / f'{base}.md').read_text(encoding='utf-8'), base, results)}"
     heading = re.search(r"^#+ (.+)$", text, flags=re.M)
     if heading:
         return heading.group(1).strip()
@@ -64,7 +69,7 @@ def benchmarks_page(root: Path = ROOT) -> str:
         if plots:
             facts.append("plots " + ", ".join(f"[{p}](../benchmarks/results/{p})" for p in plots))
         tail = f" ({'; '.join(facts)})" if facts else ""
-        lines.append(f"- [{_title(text, path.stem)}](../benchmarks/results/{path.name}){tail}")
+        lines.append(f"- [{_title(text, path.stem, results)}](../benchmarks/results/{path.name}){tail}")
     return "\n".join(lines) + "\n"
 
 
