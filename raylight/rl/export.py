@@ -22,8 +22,8 @@ from torch import nn
 
 from raylight.core.checkpoints import find_checkpoint
 from raylight.core.errors import ConfigError, RaylightError
-from raylight.rl.distributions import CategoricalHead, GaussianHead, StateDependentGaussianHead
 from raylight.rl.continuous import DeterministicActor, SquashedGaussianActor
+from raylight.rl.distributions import CategoricalHead, GaussianHead, StateDependentGaussianHead
 from raylight.rl.networks import MLP, NatureCNN, QNetwork, _AddChannel
 from raylight.rl.normalization import NormalizedActor
 

@@ -19,7 +19,12 @@ from raylight.rl.continuous import (
     SquashedGaussianActor,
     TwinQ,
 )
-from raylight.rl.losses import entropy_temperature_loss, smoothed_target_actions, soft_q_target, tanh_log_prob_correction
+from raylight.rl.losses import (
+    entropy_temperature_loss,
+    smoothed_target_actions,
+    soft_q_target,
+    tanh_log_prob_correction,
+)
 
 BOX = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32))
 OBS = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)

@@ -26,9 +26,9 @@ from raylight.rl.config import RLExperimentConfig
 from raylight.rl.continuous import ContinuousActorConfig, TwinQ, build_deterministic_actor
 from raylight.rl.learner import Schedule
 from raylight.rl.losses import smoothed_target_actions
-from raylight.rl.returns import td_target
 from raylight.rl.off_policy import OffPolicyLearner, update_target
 from raylight.rl.replay import ReplaySamples
+from raylight.rl.returns import td_target
 from raylight.rl.task import RL_TASK
 
 
