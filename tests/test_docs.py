@@ -40,10 +40,14 @@ def test_the_benchmark_index_has_one_line_per_results_page(tmp_path: Path) -> No
 
 
 def test_the_configuration_page_lists_shared_keys_once() -> None:
+    """A key that several kinds or algorithms have alike (same default and meaning) is one row, not one per user."""
     page = docs.configuration_page()
-    for key in ("`agent.hidden`", "`agent.critic_hidden`", "`data.num_readers`"):
-        rows = [line for line in page.splitlines() if line.startswith(f"| {key} ")]
-        assert len(rows) <= 2, (key, rows)  # at most two variants (different defaults), not one per kind or algo
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    keyed = ["|".join(r.split("|")[1:4]) for r in rows]  # key, default, meaning (shared rows add a 'used by' column)
+    repeated = sorted({k for k in keyed if keyed.count(k) > 1})
+    assert not repeated, repeated
+    hidden = [r for r in rows if r.startswith("| `agent.hidden` | `[64, 64]` | MLP widths (vector observations) of the actor")]
+    assert len(hidden) == 1 and "ppo" in hidden[0] and "a2c" in hidden[0], hidden
     assert "`rollout.num_workers`" in page and "`trainer.max_epochs`" in page
 
 

@@ -248,7 +248,7 @@ def describe_schema() -> str:
     header = ["| key | default | meaning |", "|---|---|---|"]
     lines = ["## Every experiment", "", *header, *_section_rows(ExperimentConfig, set())]
     specs = [get_algorithm(name) for name in algorithm_names()]
-    by_config: dict[type, list[str]] = {}  # kinds that share a config class are one group
+    by_config: dict[type[BaseModel], list[str]] = {}  # kinds that share a config class are one group
     for spec in specs:
         kinds = by_config.setdefault(spec.task.config_cls, [])
         if spec.task.kind not in kinds:
