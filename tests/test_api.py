@@ -117,3 +117,15 @@ def test_a_recurrent_policy_carries_its_memory_between_calls(run_root: str) -> N
     assert policy.state is None and np.array_equal(policy.act(obs), first), "reset starts every row afresh"
     with pytest.raises(raylight.ConfigError, match="a batch of observations"):
         policy.act(obs[0])
+
+
+@pytest.mark.slow
+def test_seeds_return_the_study_and_its_runs(ray_session, tmp_path: Path) -> None:
+    small = ["trainer.total_env_steps=1024", "agent.learning_starts=256", "eval.every_env_steps=512", "eval.episodes=2",
+             "tracking.backend=csv", "trainer.progress_bar=false", f"run_root={tmp_path / 'runs'}"]
+    study = raylight.seeds(ROOT / "configs" / "dqn-cartpole.yaml", [0, 1], small)
+    assert study.exit_code == 0 and study.study_dir.parent == tmp_path / "runs"
+    assert study.report["metric"] == "best_eval_return_mean"
+    assert sorted(run.config["seed"] for run in study.runs) == [0, 1]
+    assert all(run.status == "completed" and run.summary["env_steps"] == 1024 for run in study.runs)
+    assert all(run.history for run in study.runs)
