@@ -257,7 +257,8 @@ class ReplayBuffer:
         """Restore a saved buffer; one saved with another layout (rows x streams: another buffer size or
         env count per learner) is re-streamed into this one instead of dropped."""
         arrays = {k: np.asarray(state[k]) for k in self._FIELDS}
-        same_layout = int(state.get("rows", arrays["rewards"].shape[0])) == self.rows and arrays["rewards"].shape[1] == self.streams
+        saved_rows = int(state["rows"]) if "rows" in state else arrays["rewards"].shape[0]
+        same_layout = saved_rows == self.rows and arrays["rewards"].shape[1] == self.streams
         if arrays["obs"].shape[2:] != self.obs.shape[2:]:
             raise ValueError(f"replay: saved observations have shape {arrays['obs'].shape[2:]}, this env's {self.obs.shape[2:]}")
         if not same_layout:
