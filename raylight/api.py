@@ -91,17 +91,17 @@ def _number(text: str) -> Any:
         return text
 
 
-def config(config: ConfigLike, overrides: Sequence[str] = ()) -> ExperimentConfig:
+def config(source: ConfigLike, overrides: Sequence[str] = ()) -> ExperimentConfig:
     """Validate a config (YAML path or dict) with ``key=value`` overrides, exactly as ``raylight train`` does."""
     from raylight.core.config import apply_overrides, build_config, load_config
 
     if isinstance(overrides, str):
         raise ConfigError(f"overrides: give a list of key=value strings, got the string {overrides!r}")
-    if isinstance(config, Mapping):
-        return build_config(apply_overrides(dict(config), list(overrides)))
-    if isinstance(config, str | Path):
-        return load_config(config, list(overrides))
-    raise ConfigError(f"config: give a YAML path or a dict, got {type(config).__name__}")
+    if isinstance(source, Mapping):
+        return build_config(apply_overrides(dict(source), list(overrides)))
+    if isinstance(source, str | Path):
+        return load_config(source, list(overrides))
+    raise ConfigError(f"config: give a YAML path or a dict, got {type(source).__name__}")
 
 
 def train(config_or_path: ConfigLike, overrides: Sequence[str] = (), resume: str | Path | None = None) -> RunResult:

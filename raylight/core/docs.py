@@ -4,7 +4,8 @@ benchmark index (one line per ``benchmarks/results/*.md``, never a copy of their
     python -m raylight.core.docs            # rewrite docs/configuration.md and docs/benchmarks.md
     python -m raylight.core.docs --check    # exit 1 naming the stale pages (tests/test_docs.py runs this)
 
-Kinds and algorithms are discovered through the registry (entry points), so this module names none.
+Kinds and algorithms are discovered through the registry (entry points), so this module names none. It writes into
+the checkout the package was installed from (``pip install -e .``).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m raylight.core.docs", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated page is stale")
     args = parser.parse_args(argv)
+    if not (ROOT / "benchmarks" / "results").is_dir():
+        print(f"raylight.core.docs: {ROOT} is not a raylight checkout (install it with pip install -e .)", file=sys.stderr)
+        return 2
     stale = [path for path, text in pages().items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
