@@ -77,7 +77,7 @@ class DQN(OffPolicyLearner):
         return self.q_net
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self.q_net.parameters(), lr=self.hp.lr)
+        return adam(self.parameter_groups(self.q_net, self.hp.lr), lr=self.hp.lr)
 
     # --- acting -------------------------------------------------------------------------------
     def epsilon(self) -> float:
