@@ -10,8 +10,8 @@ One row per (env, algorithm, config, env-step budget), run in this priority orde
 2. LunarLander-v3 DQN, configs/dqn-lunarlander.yaml (RL Zoo hyperparameters), 100,000 env steps; SB3 DQN
    with the Zoo's LunarLander hyperparameters (target_update_interval 250 env steps = 250 gradient steps in
    raylight, which counts gradient steps and does one per env step here).
-3. Acrobot-v1 DQN, configs/dqn-cartpole.yaml with env.id=Acrobot-v1 and the RL Zoo's Acrobot DQN
-   hyperparameters as overrides (the same numbers as LunarLander's), 100,000 env steps; SB3 DQN, Zoo.
+3. Acrobot-v1 DQN, configs/dqn-acrobot.yaml (the RL Zoo's Acrobot DQN hyperparameters, the same numbers as
+   LunarLander's), 100,000 env steps; SB3 DQN, Zoo.
 4. LunarLander-v3 DQN again, raylight with its own DQN defaults (agent.double_q=true, agent.ortho_init=true: what
    the config shipped before it took SB3's vanilla target and PyTorch's default init), against row 2's SB3 runs.
 5. LunarLander-v3 PPO, configs/ppo-lunarlander.yaml (RL Zoo: 16 envs x 1024 steps, minibatch 64, 4 epochs, gamma
@@ -75,19 +75,15 @@ ZOO_DQN = dict(learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learnin
                exploration_final_eps=0.1, policy_kwargs=dict(net_arch=[256, 256]))
 # rl-zoo3 hyperparams/ppo.yml, LunarLander-v3 (configs/ppo-lunarlander.yaml); SB3's MlpPolicy is tanh 64x64.
 ZOO_PPO_LUNAR = dict(n_steps=1024, batch_size=64, n_epochs=4, gamma=0.999, gae_lambda=0.98, ent_coef=0.01)
-ZOO_DQN_ACROBOT_OVERRIDES = [  # the Zoo's Acrobot numbers in raylight's keys, on top of configs/dqn-cartpole.yaml
-    "env.id=Acrobot-v1", "agent.lr=6.3e-4", "agent.batch_size=128", "agent.buffer_size=50000",
-    "agent.learning_starts=0", "agent.gamma=0.99", "agent.target_update_interval=250", "agent.train_freq=4",
-    "agent.gradient_steps=4", "agent.exploration_fraction=0.12", "agent.eps_end=0.1", "agent.hidden=[256,256]",
-    "eval.stop_at_return=null",
-]
 
 ROWS = {
     "hopper": dict(env="Hopper-v5", algo="PPO", config="ppo-hopper.yaml", overrides=[], budget=300_000,
                    quick=4096, eval_every=20_480, note="config budget 1M; 300k here (time)"),
     "lunar": dict(env="LunarLander-v3", algo="DQN", config="dqn-lunarlander.yaml", overrides=[], budget=100_000,
                   quick=4000, eval_every=10_000, note="Zoo budget"),
-    "acrobot": dict(env="Acrobot-v1", algo="DQN", config="dqn-cartpole.yaml", overrides=ZOO_DQN_ACROBOT_OVERRIDES,
+    # Run on 2026-11-23 as dqn-cartpole.yaml with the Zoo's Acrobot numbers as overrides: the same resolved config
+    # as dqn-acrobot.yaml (budget and evaluation interval are set here either way).
+    "acrobot": dict(env="Acrobot-v1", algo="DQN", config="dqn-acrobot.yaml", overrides=[],
                     budget=100_000, quick=4000, eval_every=10_000, note="Zoo budget"),
     # The shipped config with raylight's DQN defaults put back (double Q, orthogonal init: what dqn-lunarlander.yaml
     # ran before it took SB3's variant), against the same SB3 runs as "lunar": what those two choices cost here.

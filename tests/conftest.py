@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,41 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+
+
+# The fast tier (`python -m pytest -m "not integration"`, about a minute): everything except the tests that start
+# Ray, train for real or run a CLI/Python process end to end. A test is `integration` when it is `slow`, or when it
+# or one of its fixtures uses Ray's fixture or a run directory, or calls one of these (CI runs every test).
+_INTEGRATION_FIXTURES = {"ray_session", "run_root", "pretrained_ae"}
+_INTEGRATION_CALLS = re.compile(
+    r"\b(train|run_config|main|run_study|run_seeds|run_sweep|fit|fit_rank|evaluate_checkpoint|start_ray|ray\.init|"
+    r"Cluster|subprocess\.run|_python|_cli|mp\.spawn|ActorPool|RolloutGroup|ShardGroup|init_ray)\("
+)
+
+
+def _source(obj: object) -> str:
+    try:
+        return inspect.getsource(obj)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return ""
+
+
+def _is_integration(item: pytest.Item) -> bool:
+    if item.get_closest_marker("slow") is not None:
+        return True
+    names = set(getattr(item, "fixturenames", ()))
+    if names & _INTEGRATION_FIXTURES:
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    defs = [d for name in names for d in (info.name2fixturedefs.get(name, ()) if info else ())]
+    sources = [_source(getattr(item, "function", None)), *(_source(d.func) for d in defs if "_pytest" not in d.func.__module__)]
+    return any(_INTEGRATION_CALLS.search(src) for src in sources)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_integration(item):
+            item.add_marker(pytest.mark.integration)
 
 
 def start_ray() -> None:

@@ -37,7 +37,9 @@ def test_every_config_smoke_runs(path: Path, run_root: str, text_cache: str) -> 
         assert result.status == "completed", result.metrics
         return
     if kind == "RLExperimentConfig":
-        extra = TINY["rl"] + (["agent.learning_starts=128"] if "dqn" in path.stem else [])
+        extra = TINY["rl"] + (["agent.learning_starts=128"] if hasattr(load_config(path).agent, "learning_starts") else [])
+        if load_config(path).algo in ("sac", "td3"):  # a few updates of the shipped network widths, not 384
+            extra += ["agent.gradient_steps=4"]
         if load_config(path).env.atari_preprocessing:  # an untrained greedy Pong player never ends a game
             extra += ["env.max_episode_steps=200"] + (["agent.buffer_size=2000"] if "dqn" in path.stem else [])
         if hasattr(load_config(path).agent, "n_steps"):  # one small update, not 16k steps

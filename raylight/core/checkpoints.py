@@ -22,20 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from raylight.core.errors import CheckpointError
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint IO: write-then-rename saves, ``weights_only=True`` loads."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
-        atomic_torch_save(checkpoint, Path(path))
-
-    def load_checkpoint(self, path: str | Path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
-        return load_checkpoint_file(Path(path), map_location=map_location or "cpu")
-
 
 CHECKPOINT_FORMAT = 1  # bump with a Migration whenever a saved config key or state entry changes meaning or place
 FORMAT_KEY = "raylight_format"

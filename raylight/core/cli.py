@@ -24,6 +24,12 @@ from raylight.core.quiet import silence_known_noise
 
 COMMANDS_GROUP = "raylight.commands"
 EXIT_INTERRUPTED = 130
+DESCRIPTION = "Distributed RL and self-supervised pretraining on Ray + PyTorch Lightning, one YAML config per experiment."
+EPILOG = """examples:
+  raylight train configs/ppo-cartpole.yaml                 train; key=value after the config overrides any key
+  raylight export runs/<run> --out policy/                  write a run's model for use outside raylight
+  raylight schema                                          every config key with its default and meaning
+run `raylight COMMAND --help` for a command's options; exit codes: 0 done, 1 run failed, 2 bad input, 130 Ctrl-C"""
 
 
 def run_and_report(cfg: Any, resume_from: str | None) -> int:
@@ -95,7 +101,8 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="raylight", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="raylight", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train from a YAML experiment; key=value overrides any config key")

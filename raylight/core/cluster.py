@@ -9,6 +9,7 @@ up after ``ray.connect_timeout_s`` with one line. Tracker settings reach workers
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -39,7 +40,7 @@ def init_ray(cfg: RayConfig) -> None:
     if ray.is_initialized():
         return
     if in_ray_job():
-        ray.init(address=cfg.address or "auto", log_to_driver=True, configure_logging=True, logging_level="WARNING")
+        ray.init(address=cfg.address or "auto", log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
         signals.reinstall()
         return
     env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}

@@ -210,7 +210,7 @@ def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
 def _field_rows(prefix: str, model: type[BaseModel]) -> list[str]:
     rows = []
     for key, sub in model.model_fields.items():
-        default = sub.default_factory() if sub.default_factory else sub.default
+        default = sub.get_default(call_default_factory=True, validated_data={})
         rows.append(f"| `{prefix}.{key}` | `{default!r}` | {sub.description or ''} |")
     return rows
 
@@ -224,38 +224,62 @@ def _section_rows(model: type[BaseModel], skip: set[str]) -> list[str]:
         if isinstance(ann, type) and issubclass(ann, Section):
             rows += _field_rows(section_name, ann)
         elif section_name != "agent":
-            default = "(required)" if field.is_required() else repr(field.default_factory() if field.default_factory else field.default)
+            default = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True, validated_data={}))
             rows.append(f"| `{section_name}` | `{default}` | {field.description or ''} |")
     return rows
 
 
+def _shared_once(groups: dict[str, list[str]]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Rows (key, default, meaning) that several groups have alike -> {row: group names}; each group keeps the rest."""
+    owners: dict[str, list[str]] = {}
+    for name, rows in groups.items():
+        for row in rows:
+            owners.setdefault(row, []).append(name)
+    shared = {row: names for row, names in owners.items() if len(names) > 1}
+    return shared, {name: [r for r in rows if r not in shared] for name, rows in groups.items()}
+
+
 def describe_schema() -> str:
-    """Markdown tables of every config key with its default and doc line (the README's reference):
-    the keys every experiment has, then each kind's own sections, then each algorithm's ``agent`` keys."""
+    """Markdown tables of every config key with its default and doc line (``raylight schema``, docs/configuration.md):
+    the keys every experiment has; each kind's own sections, with keys that several kinds share listed once; each
+    algorithm's ``agent`` keys, with keys several algorithms share alike (same default and meaning) listed once."""
     from raylight.core.registry import algorithm_names, get_algorithm
 
     header = ["| key | default | meaning |", "|---|---|---|"]
-    lines = ["Every experiment", "", *header, *_section_rows(ExperimentConfig, set())]
+    lines = ["## Every experiment", "", *header, *_section_rows(ExperimentConfig, set())]
     specs = [get_algorithm(name) for name in algorithm_names()]
-    kinds: dict[str, Any] = {}
+    by_config: dict[type[BaseModel], list[str]] = {}  # kinds that share a config class are one group
     for spec in specs:
-        kinds.setdefault(spec.task.kind, spec.task)
-    for kind, task in kinds.items():
-        own = {
-            name: field
-            for name, field in task.config_cls.model_fields.items()
-            if name not in ExperimentConfig.model_fields or field.annotation is not ExperimentConfig.model_fields[name].annotation
-        }
+        kinds = by_config.setdefault(spec.task.config_cls, [])
+        if spec.task.kind not in kinds:
+            kinds.append(spec.task.kind)
+    groups: dict[str, list[str]] = {}
+    for config_cls, kinds in by_config.items():
         rows = []
-        for name, field in own.items():
-            ann = field.annotation
-            base = ExperimentConfig.model_fields.get(name)
+        for name, field in config_cls.model_fields.items():
+            ann, base = field.annotation, ExperimentConfig.model_fields.get(name)
+            if base is not None and ann is base.annotation:
+                continue
             if isinstance(ann, type) and issubclass(ann, Section):
                 inherited = set(base.annotation.model_fields) if base is not None and isinstance(base.annotation, type) else set()
                 rows += [r for r in _field_rows(name, ann) if r.split("`")[1].split(".", 1)[1] not in inherited]
-        algos = ", ".join(s.name for s in specs if s.task.kind == kind)
-        lines += ["", f"Kind `{kind}` (algo: {algos}) adds", "", *header, *rows]
+        algos = ", ".join(s.name for s in specs if s.task.kind in kinds)
+        groups[f"Kind{'s' if len(kinds) > 1 else ''} {', '.join(f'`{k}`' for k in kinds)} (algo: {algos})"] = rows
+    shared, own = _shared_once(groups)
+    if shared:
+        lines += ["", "## Keys several kinds add alike", "", "| key | default | meaning | kinds |", "|---|---|---|---|"]
+        lines += [f"{row} {', '.join(n.split(' (')[0].split(' ', 1)[1] for n in names)} |" for row, names in shared.items()]
+    for title, rows in own.items():
+        lines += ["", f"## {title} adds", "", *header, *rows]
+    agent_shared, agent_own = _shared_once({spec.name: _field_rows("agent", spec.config_cls) for spec in specs})
+    if agent_shared:
+        lines += ["", "## `agent` keys several algorithms share (same default and meaning)", "",
+                  "| key | default | meaning | algo |", "|---|---|---|---|"]
+        lines += [f"{row} {', '.join(names)} |" for row, names in agent_shared.items()]
     for spec in specs:
-        lines += ["", f"`agent` keys for `algo: {spec.name}` ({spec.task.kind})", "", *header]
-        lines += _field_rows("agent", spec.config_cls)
+        also = sorted({row.split("`")[1] for row, names in agent_shared.items() if spec.name in names})
+        lines += ["", f"## `agent` keys for `algo: {spec.name}` ({spec.task.kind})", ""]
+        if also:
+            lines += [f"Also the shared {', '.join(f'`{k}`' for k in also)}.", ""]
+        lines += [*header, *agent_own[spec.name]] if agent_own[spec.name] else ["No keys of its own."]
     return "\n".join(lines)

@@ -41,7 +41,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
     """Runs in every Ray Train worker: one DDP rank of ``fit_rank``."""
     import ray.train
 
-    from raylight.core.checkpoints import AtomicCheckpointIO
+    from raylight.core.checkpoint_io import AtomicCheckpointIO
     from raylight.core.config import build_config
     from raylight.core.quiet import silence_known_noise
     from raylight.core.ray_lightning import RayTrainDDPStrategy, RayTrainEnvironment

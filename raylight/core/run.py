@@ -249,7 +249,8 @@ def completed_epochs_at(ckpt_path: Path) -> int:
 
 
 def _set_torch_threads(cfg: ExperimentConfig, task: Task) -> None:
-    """RL-sized networks run fastest on one thread; two threads on a busy 2-core box ran 20x slower."""
-    threads = cfg.trainer.torch_threads or (1 if task.kind == "rl" else None)
+    """The config's thread count, else the kind's default (small RL nets: one thread; two on a busy 2-core box
+    ran 20x slower)."""
+    threads = cfg.trainer.torch_threads or task.torch_threads
     if threads is not None and resolve_accelerator(cfg) == "cpu":
         torch.set_num_threads(threads)

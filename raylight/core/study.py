@@ -33,15 +33,14 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: dict[str, Space] = Field(..., description="Dotted config key -> one of grid / choice / uniform / loguniform / randint.")
-    metric: str | None = Field(None, description="summary.json key to optimise; default: the kind's (RL: best_eval_return_mean).")
+    metric: str | None = Field(None, description="summary.json key to optimise; default: the kind's (its Task.sweep_metric).")
     mode: Literal["max", "min"] = "max"
     num_samples: int = Field(1, ge=1, description="Samples of the random parameters (grids are crossed with each).")
-    scheduler: Literal["none", "asha"] = Field("none", description="asha stops trials whose evaluations trail the others (RL).")
+    scheduler: Literal["none", "asha"] = Field(
+        "none", description="asha stops trials whose evaluations trail the others (kinds that evaluate during training)."
+    )
     grace_evaluations: int = Field(2, ge=1, description="ASHA: evaluations every trial gets before it can be stopped.")
     max_concurrent: int | None = Field(None, ge=1, description="At most this many trials at once (default: what the cluster holds).")
-
-
-DEFAULT_METRIC = {"rl": "best_eval_return_mean", "pretrain": "probe_accuracy", "finetune": "test_accuracy"}
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -119,7 +118,9 @@ def run_study(cfg: ExperimentConfig, study: str, space: dict[str, Any], spec: Sw
     base = cfg.to_dict()
     base["run_root"] = str(study_dir)
     base["tracking"].update(group=study, job_type=job_type)
-    metric = spec.metric or DEFAULT_METRIC.get(task.kind, "")
+    metric = spec.metric or task.sweep_metric
+    if spec.scheduler == "asha" and task.best_metric is None:
+        raise ConfigError(f"scheduler: asha needs evaluations during training, and {cfg.algo} runs evaluate once at the end")
     init_ray(cfg.ray)
     actor_cpus = task.actor_cpus(cfg) if task.uses_ray(cfg) else 0.0
     check_resources_fit(cfg, actor_cpus)
@@ -127,10 +128,10 @@ def run_study(cfg: ExperimentConfig, study: str, space: dict[str, Any], spec: Sw
     if actor_cpus > 0:
         bundles.append({"CPU": actor_cpus})
     scheduler = None
-    if spec.scheduler == "asha":
+    if spec.scheduler == "asha" and task.best_metric is not None:  # None was refused above
         from ray.tune.schedulers import ASHAScheduler
 
-        scheduler = ASHAScheduler(metric="eval_return_mean", mode=spec.mode, grace_period=spec.grace_evaluations, time_attr="training_iteration")
+        scheduler = ASHAScheduler(metric=task.best_metric.key, mode=spec.mode, grace_period=spec.grace_evaluations, time_attr="training_iteration")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(_trial, base=base), tune.PlacementGroupFactory(bundles, strategy="PACK")),
         param_space=space,
@@ -140,7 +141,8 @@ def run_study(cfg: ExperimentConfig, study: str, space: dict[str, Any], spec: Sw
     )
     t0 = time.perf_counter()
     grid = tuner.fit()
-    rows = [_row(result, metric) for result in grid]
+    running_best = f"best_{task.best_metric.key}" if task.best_metric is not None else None
+    rows = [_row(grid[i], metric, running_best) for i in range(len(grid))]
     report = {"study": study, "metric": metric, "mode": spec.mode, "wall_s": time.perf_counter() - t0, "trials": rows}
     (study_dir / "study.json").write_text(json.dumps(report, indent=1, default=str))
     table = results_table(rows, metric, spec.mode, list(spec.parameters) or ["seed"])
@@ -156,18 +158,21 @@ def _trial(params: dict[str, Any], base: dict[str, Any]) -> None:
     from ray import tune
 
     from raylight.core.quiet import silence_known_noise
+    from raylight.core.registry import get_algorithm
     from raylight.core.run import train
 
     silence_known_noise()
     label = f"seed{params['seed']}" if list(params) == ["seed"] else tune.get_context().get_trial_id()
     cfg = trial_config(base, params)
+    best_metric = get_algorithm(cfg.algo).task.best_metric
+    key = best_metric.key if best_metric is not None else "value"
     cfg = cfg.model_copy(update={"name": f"{cfg.run_name}-{label}"})
-    best = -math.inf
+    best = math.inf if best_metric is not None and best_metric.mode == "min" else -math.inf
 
     def report(value: float, step: int) -> None:
         nonlocal best
-        best = max(best, value)
-        tune.report({"eval_return_mean": value, "best_eval_return_mean": best, "step": step})
+        best = max(best, value) if best_metric is None or best_metric.mode == "max" else min(best, value)
+        tune.report({key: value, f"best_{key}": best, "step": step})
 
     try:
         result = train(cfg, on_value=report)
@@ -177,7 +182,9 @@ def _trial(params: dict[str, Any], base: dict[str, Any]) -> None:
     tune.report({k: v for k, v in summary.items() if isinstance(v, int | float | str) or v is None} | {"params": params})
 
 
-def _row(result: Any, metric: str) -> dict[str, Any]:
+def _row(result: Any, metric: str, running_best: str | None = None) -> dict[str, Any]:
+    """One trial's row; a trial the scheduler stopped has only its last evaluation report, whose running best
+    (``running_best``) stands in for the metric."""
     m = dict(result.metrics or {})
     status = m.get("status") or ("failed" if result.error else "stopped early")
     if "run_dir" not in m and status not in ("failed",):
@@ -185,7 +192,7 @@ def _row(result: Any, metric: str) -> dict[str, Any]:
     return {
         "params": m.get("params") or result.config,
         "status": status,
-        "metric": m.get(metric, m.get("best_eval_return_mean")),
+        "metric": m.get(metric, m.get(running_best or "")),
         "error": m.get("error") or (str(result.error).splitlines()[0][:200] if result.error else None),
         "run_dir": m.get("run_dir"),
         "wall_s": m.get("run_wall_s"),

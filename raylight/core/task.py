@@ -39,6 +39,11 @@ class BestMetric:
     def better(self, value: float, than: float | None) -> bool:
         return than is None or (value > than if self.mode == "max" else value < than)
 
+    @property
+    def key(self) -> str:
+        """The name as a flat key (``eval/return_mean`` -> ``eval_return_mean``), as studies report it to Tune."""
+        return self.name.replace("/", "_")
+
 
 @dataclass(frozen=True)
 class ExportOptions:
@@ -65,10 +70,22 @@ class RankParts:
 class Task(Protocol):
     """One kind of experiment. Implementations live in the domain packages (``raylight.rl``, ``raylight.ssl``)."""
 
-    kind: str
-    config_cls: type[ExperimentConfig]
-    best_metric: BestMetric | None
-    step_metric: str | None  # the tracker's x-axis (RL: env_steps); None keeps Lightning's global step
+    # Read-only in the protocol, so a task may declare each as a class attribute of a narrower type.
+    @property
+    def kind(self) -> str: ...
+    @property
+    def config_cls(self) -> type[ExperimentConfig]: ...
+    @property
+    def best_metric(self) -> BestMetric | None: ...
+    @property
+    def step_metric(self) -> str | None:
+        """The tracker's x-axis (RL: env_steps); None keeps Lightning's global step."""
+    @property
+    def torch_threads(self) -> int | None:
+        """Learner intra-op threads on CPU when ``trainer.torch_threads`` is unset; None: torch's default."""
+    @property
+    def sweep_metric(self) -> str:
+        """The ``summary.json`` key seeds and sweeps rank trials by when the sweep file names none."""
 
     def check(self, cfg: Any) -> None:
         """Raise ``ConfigError`` for anything that can be known wrong before a run directory is made."""

@@ -8,7 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from raylight.core.checkpoints import AtomicCheckpointIO
+from raylight.core.checkpoint_io import AtomicCheckpointIO
 from raylight.core.config import ExperimentConfig
 from raylight.core.errors import ConfigError
 from raylight.core.quiet import quiet_lightning

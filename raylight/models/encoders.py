@@ -39,12 +39,12 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, in_shape: tuple[int, ...], hidden: list[int], code_dim: int, code_activation: CodeActivation = "none") -> None:
         super().__init__()
-        self.in_shape = tuple(in_shape)
+        self.in_shape: tuple[int, ...] = tuple(in_shape)
         dims = [math.prod(in_shape), *hidden, code_dim]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=False))
         self.acts = nn.ModuleList([*(nn.ReLU() for _ in hidden), _ACTIVATIONS[code_activation]()])
         self.out_dim = code_dim
-        self.arch = {"type": "mlp", "in_shape": list(in_shape), "hidden": list(hidden), "code_dim": code_dim, "code_activation": code_activation}
+        self.arch: dict[str, Any] = {"type": "mlp", "in_shape": list(in_shape), "hidden": list(hidden), "code_dim": code_dim, "code_activation": code_activation}
 
     def forward_layer(self, h: torch.Tensor, i: int) -> torch.Tensor:
         """Layer i with its activation; h is (B, dims[i]) (layer 0 flattens the input)."""
@@ -82,9 +82,9 @@ class ConvEncoder(nn.Module):
         self.feature_shape = (c, _conv_out(h, len(channels)), _conv_out(w, len(channels)))
         self.fc = nn.Linear(math.prod(self.feature_shape), code_dim)
         self.code_act = _ACTIVATIONS[code_activation]()
-        self.in_shape = tuple(in_shape)
+        self.in_shape: tuple[int, ...] = tuple(in_shape)
         self.out_dim = code_dim
-        self.arch = {"type": "conv", "in_shape": list(in_shape), "channels": list(channels), "code_dim": code_dim, "code_activation": code_activation}
+        self.arch: dict[str, Any] = {"type": "conv", "in_shape": list(in_shape), "channels": list(channels), "code_dim": code_dim, "code_activation": code_activation}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
@@ -99,13 +99,13 @@ class ConvEncoder(nn.Module):
 class GaussianEncoder(nn.Module):
     """VAE encoder q(z|x): a body with 2 * latent outputs split into (mu, logvar); ``forward`` gives mu."""
 
-    def __init__(self, body: nn.Module, latent_dim: int) -> None:
+    def __init__(self, body: Encoder, latent_dim: int) -> None:
         super().__init__()
         self.body = body
         self.latent_dim = latent_dim
         self.out_dim = latent_dim
-        self.in_shape = body.in_shape
-        self.arch = {"type": "gaussian", "body": body.arch, "latent_dim": latent_dim}
+        self.in_shape: tuple[int, ...] = body.in_shape
+        self.arch: dict[str, Any] = {"type": "gaussian", "body": body.arch, "latent_dim": latent_dim}
 
     def moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.body(x).chunk(2, dim=1)  # (B, latent) each
@@ -129,7 +129,10 @@ def encoder_from_config(cfg: EncoderConfig, in_shape: tuple[int, ...], code_dim:
     return build_encoder(arch)
 
 
-def build_encoder(arch: dict[str, Any]) -> nn.Module:
+Encoder = MLPEncoder | ConvEncoder | GaussianEncoder
+
+
+def build_encoder(arch: dict[str, Any]) -> Encoder:
     """Rebuild an encoder from its ``arch`` dict (as saved in checkpoints and export JSON)."""
     kind = arch.get("type")
     try:

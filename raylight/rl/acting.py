@@ -31,14 +31,19 @@ class Exploration:
     ``random``: uniform actions from the env's action space, no network (DQN's warm-up); the
     worker handles it, since only it knows the space. ``epsilon``: epsilon-greedy for value-based
     actors; None leaves the actor's own behaviour (greedy Q, or sampling a stochastic policy).
+    ``action_noise``: Gaussian noise with this std, in half-ranges of the action Box, added to a
+    deterministic actor's actions (TD3's exploration).
     """
 
     random: bool = False
     epsilon: float | None = None
+    action_noise: float | None = None
 
     def __post_init__(self) -> None:
         if self.epsilon is not None and not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"epsilon must lie in [0, 1], got {self.epsilon}")
+        if self.action_noise is not None and self.action_noise < 0.0:
+            raise ValueError(f"action_noise must be >= 0, got {self.action_noise}")
 
 
 @dataclass(frozen=True)

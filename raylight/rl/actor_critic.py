@@ -13,17 +13,17 @@ from typing import Literal, NamedTuple
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from torch import nn
 
 from raylight.rl.acting import ActorOutput, Exploration
 from raylight.rl.distributions import Distribution, StateDependentGaussianHead, build_policy_head
 from raylight.rl.losses import policy_gradient_loss
-from raylight.rl.networks import build_torso, layer_init, pytorch_default_init
+from raylight.rl.networks import EncoderTorsoFields, build_torso, layer_init, pytorch_default_init
 from raylight.rl.rollout import RolloutBatch
 
 
-class PolicyNetConfig(BaseModel):
+class PolicyNetConfig(EncoderTorsoFields):
     """Network fields every policy-gradient agent config has (the agent configs extend this)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -50,8 +50,8 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_space: gym.Space, act_space: gym.Space, net: PolicyNetConfig) -> None:
         super().__init__()
-        self.torso = build_torso(obs_space, net.hidden, net.activation)
-        self.critic_torso = None if net.shared_torso else build_torso(obs_space, net.critic_hidden or net.hidden, net.activation)
+        self.torso = build_torso(obs_space, net.hidden, net.activation, net=net)
+        self.critic_torso = None if net.shared_torso else build_torso(obs_space, net.critic_hidden or net.hidden, net.activation, net=net)
         self.pi = build_policy_head(act_space, self.torso.out_dim, net.log_std_init, state_dependent_std=net.log_std == "state_dependent")
         self.v = layer_init(nn.Linear((self.critic_torso or self.torso).out_dim, 1), gain=1.0)
         if not net.ortho_init:

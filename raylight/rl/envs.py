@@ -53,10 +53,48 @@ def register_ale() -> None:
     gym.register_envs(ale_py)
 
 
+def register_minigrid() -> None:
+    """MiniGrid ids (``MiniGrid-MemoryS7-v0``) exist only once ``minigrid`` is imported."""
+    try:
+        import minigrid  # noqa: F401 - registers the MiniGrid-* ids
+    except ImportError:
+        raise ConfigError("env.id: MiniGrid envs need minigrid: pip install 'raylight[minigrid]'") from None
+
+
+def is_minigrid(env_id: str) -> bool:
+    return env_id.startswith("MiniGrid-")
+
+
+class MiniGridOneHot(gym.ObservationWrapper):
+    """MiniGrid's egocentric 7x7 view as a flat one-hot vector (object, colour and state of each cell).
+
+    The dict observation's ``mission`` string is constant in the memory tasks and ``direction`` is implied by the
+    view, so only ``image`` is kept; one-hot codes let an MLP or LSTM torso read the cell categories directly."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
+
+        image = env.observation_space["image"]  # type: ignore[index]
+        self.sizes = np.array([len(OBJECT_TO_IDX), len(COLOR_TO_IDX), len(STATE_TO_IDX)])
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+        self.cells = int(np.prod(image.shape[:2]))
+        width = int(self.sizes.sum())
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (self.cells * width,), dtype=np.float32)
+
+    def observation(self, observation: dict) -> np.ndarray:
+        codes = observation["image"].reshape(self.cells, 3).astype(np.int64) + self.offsets
+        one_hot = np.zeros((self.cells, int(self.sizes.sum())), dtype=np.float32)
+        np.put_along_axis(one_hot, codes, 1.0, axis=1)
+        return one_hot.reshape(-1)
+
+
 def resolve_env_id(env_id: str) -> str:
     """Return a Gymnasium id; a ``module:attr`` user env is checked and registered on first use."""
     if env_id.startswith("ALE/") and env_id not in gym.registry:
         register_ale()
+    if is_minigrid(env_id) and env_id not in gym.registry:
+        register_minigrid()
     if ":" not in env_id or env_id in gym.registry:
         if env_id not in gym.registry:
             raise ConfigError(f"env.id: {env_id!r} is not a registered Gymnasium env (or use 'module:Class')")
@@ -76,6 +114,8 @@ def resolve_env_id(env_id: str) -> str:
 
 def standard_wrappers(cfg: EnvConfig) -> list[Callable[[gym.Env], gym.Env]]:
     wrappers: list[Callable[[gym.Env], gym.Env]] = []
+    if is_minigrid(cfg.id):
+        wrappers.append(MiniGridOneHot)
     if cfg.atari_preprocessing:
         # DeepMind's set: noop reset (up to 30), 4-frame skip with a max over the last two frames, 84x84 grayscale
         # uint8; ALE v5 envs are made with frameskip=1 (make_vector_env) so the skip here is the only one.

@@ -22,6 +22,7 @@ from torch import nn
 
 from raylight.core.checkpoints import find_checkpoint
 from raylight.core.errors import ConfigError, RaylightError
+from raylight.rl.continuous import DeterministicActor, SquashedGaussianActor
 from raylight.rl.distributions import CategoricalHead, GaussianHead, StateDependentGaussianHead
 from raylight.rl.networks import MLP, NatureCNN, QNetwork, _AddChannel
 from raylight.rl.normalization import NormalizedActor
@@ -152,6 +153,11 @@ def greedy_layers(policy: GreedyPolicy) -> list[dict[str, Any]]:
         if actor.value is not None:  # dueling: Q = V + A - mean(A), computed as the network does
             head = {"op": "dueling", "advantage": _weights(actor.advantage, names), "value": _weights(actor.value, names)}
         layers += [head, {"op": "argmax"}]
+    elif isinstance(actor, (SquashedGaussianActor, DeterministicActor)):  # a = bias + scale * tanh(mean(torso(obs)))
+        layers += _torso_layers(actor.torso, names)
+        p = names[id(actor)]
+        layers += [{"op": "linear", **_weights(actor.mean, names)}, {"op": "tanh"},
+                   {"op": "affine", "scale": f"{p}.action_scale", "shift": f"{p}.action_bias"}]
     elif isinstance(actor.pi, CategoricalHead):
         layers += _torso_layers(actor.torso, names)
         layers += [{"op": "linear", **_weights(actor.pi.logits, names)}, {"op": "log_softmax"}, {"op": "argmax"}]
@@ -227,6 +233,7 @@ LAYER_OPS = {
     "log_softmax": "x = x - logsumexp(x, axis=1)",
     "argmax": "x = argmax(x, axis=1) (int64)",
     "add": "x = x + value (Discrete spaces with start != 0)",
+    "affine": "x = x * scale + shift (squashed actions to the Box's units)",
     "clamp": "x = min(max(x, low), high) (Box action bounds)",
 }
 

@@ -153,6 +153,8 @@ def run_layers(layers: list[dict[str, Any]], t: dict[str, Any], x: Any) -> Any:
             x = x.argmax(dim=1)
         elif op == "add":
             x = x + layer["value"]
+        elif op == "affine":
+            x = x * t[layer["scale"]] + t[layer["shift"]]
         elif op == "clamp":
             x = torch.maximum(torch.minimum(x, t[layer["high"]]), t[layer["low"]])
         else:

@@ -32,6 +32,7 @@ from raylight.core.errors import ConfigError
 from raylight.core.numerics import NumericsGuard
 from raylight.rl.acting import Exploration, PolicySnapshot
 from raylight.rl.config import RLExperimentConfig
+from raylight.rl.networks import PretrainedTorso
 from raylight.rl.normalization import Moments, NormalizedActor, obs_stats, reward_stats
 from raylight.rl.rollout import ActorSpec, RolloutBatch
 
@@ -185,9 +186,22 @@ class Learner(pl.LightningModule):
         return value * (self.progress_remaining() if schedule == "linear" else 1.0)
 
     def set_lr(self, opt: Any, lr: float, schedule: Schedule) -> None:
-        """Apply ``lr`` under its schedule to every parameter group, before this iteration's updates."""
+        """Apply ``lr`` under its schedule to every parameter group (times the group's ``lr_scale``: a fine-tuned
+        pretrained encoder's ``encoder_lr / lr``), before this iteration's updates."""
         for group in opt.param_groups:
-            group["lr"] = self.scheduled(lr, schedule)
+            group["lr"] = self.scheduled(lr, schedule) * group.get("lr_scale", 1.0)
+
+    def parameter_groups(self, module: nn.Module, lr: float) -> list[dict[str, Any]]:
+        """``module``'s trainable parameters for its optimizer: a pretrained encoder's (``agent.encoder``, finetune)
+        in a group of their own at ``agent.encoder_lr``; a frozen encoder's are not trained at all."""
+        encoder_ids = {id(p) for m in module.modules() if isinstance(m, PretrainedTorso) for p in m.encoder.parameters()}
+        rest = [p for p in module.parameters() if id(p) not in encoder_ids and p.requires_grad]
+        encoder = [p for p in module.parameters() if id(p) in encoder_ids and p.requires_grad]
+        groups: list[dict[str, Any]] = [{"params": rest, "lr": lr, "lr_scale": 1.0}]
+        if encoder:
+            scale = (getattr(self.cfg.agent, "encoder_lr", None) or lr) / lr
+            groups.append({"params": encoder, "lr": lr * scale, "lr_scale": scale})
+        return groups
 
     def optimizer_step(self, opt: Any, loss: torch.Tensor, params: Any, max_grad_norm: float | None) -> None:
         """zero_grad -> backward (through Lightning, for precision plugins) -> numerics check -> optional norm clip -> step."""

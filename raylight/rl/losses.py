@@ -6,6 +6,8 @@ bound can be checked against hand-worked numbers (tests/rl/test_losses.py) witho
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from raylight.rl.returns import td_target
@@ -83,3 +85,40 @@ def dqn_td_target(
     else:
         next_q = next_q_target.max(dim=1).values  # (B,)
     return td_target(returns, discounts, next_q)
+
+
+def tanh_log_prob_correction(pre_tanh: torch.Tensor) -> torch.Tensor:
+    """log |d tanh(u) / du| summed over action dims: log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)); (B, D) -> (B,).
+
+    A squashed Gaussian a = tanh(u), u ~ N(mu, sigma), has log pi(a) = log N(u) - this (Haarnoja et al. 2018,
+    appendix C). The softplus form stays finite where 1 - tanh(u)^2 underflows to 0 (|u| > ~9 in float32)."""
+    return (2.0 * (math.log(2.0) - pre_tanh - torch.nn.functional.softplus(-2.0 * pre_tanh))).sum(-1)
+
+
+def soft_q_target(
+    rewards: torch.Tensor, discounts: torch.Tensor, next_q1: torch.Tensor, next_q2: torch.Tensor,
+    next_logprobs: torch.Tensor, alpha: torch.Tensor | float,
+) -> torch.Tensor:
+    """SAC's critic target  r + gamma^n (1 - done) (min(Q1', Q2') - alpha log pi(a'|s')); all (B,).
+
+    The min of the twin target critics counters overestimation (clipped double Q, Fujimoto et al. 2018); the
+    entropy term makes the value soft. ``discounts`` already holds gamma^n (1 - done) per transition."""
+    return rewards + discounts * (torch.min(next_q1, next_q2) - alpha * next_logprobs)
+
+
+def smoothed_target_actions(
+    target_actions: torch.Tensor, noise: torch.Tensor, noise_clip: torch.Tensor | float,
+    low: torch.Tensor, high: torch.Tensor,
+) -> torch.Tensor:
+    """TD3's target policy smoothing: clip(mu'(s') + clip(noise, -c, c), low, high); (B, D).
+
+    ``noise`` is already scaled (sigma times the action half-range), ``noise_clip`` likewise; the target policy is
+    smoothed over nearby actions so the critic cannot exploit a sharp peak (Fujimoto et al. 2018, eq. 15)."""
+    clipped = torch.maximum(torch.minimum(noise, torch.as_tensor(noise_clip)), -torch.as_tensor(noise_clip))
+    return torch.maximum(torch.minimum(target_actions + clipped, high), low)
+
+
+def entropy_temperature_loss(log_alpha: torch.Tensor, logprobs: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """SAC's automatic temperature loss  -mean(log alpha * (log pi(a|s) + H_target))  (Haarnoja et al. 2018b, eq. 18,
+    in log alpha as SB3/CleanRL): alpha grows while the policy's entropy -log pi is below the target, shrinks above."""
+    return -(log_alpha * (logprobs.detach() + target_entropy)).mean()

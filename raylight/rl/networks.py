@@ -5,6 +5,8 @@ Every torso maps raw env observations (any dtype; uint8 images are scaled here) 
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -94,11 +96,77 @@ class _AddChannel(nn.Module):
         return self.inner(obs.unsqueeze(1))
 
 
-def build_torso(obs_space: gym.Space, hidden: list[int], activation: str = "relu") -> nn.Module:
-    """MLP for vector/Discrete observations, Nature-CNN for image-shaped Box observations.
+class EncoderTorsoFields(BaseModel):
+    """Network-config fields that put a pretrained encoder (``raylight.models``) under an RL agent as its torso."""
+
+    encoder: str | None = Field(
+        None,
+        description="A pretrained encoder as the torso: a pretraining run directory, its .ckpt, or an exported encoder.safetensors; "
+        "agent.hidden then adds layers on top of its code. Checked against the env's observations before the run starts.",
+    )
+    encoder_mode: Literal["frozen", "finetune"] = Field(
+        "frozen", description="frozen: the encoder's weights stay as pretrained (and in eval mode), only the layers above learn; finetune: they train too, at encoder_lr."
+    )
+    encoder_lr: float | None = Field(None, gt=0, description="finetune: the encoder's learning rate (None: the agent's lr), under the agent's lr schedule.")
+    encoder_arch: dict[str, Any] | None = Field(
+        None, description="Set by raylight from agent.encoder when a run starts (the architecture the torso is built from), so evaluation, "
+        "export and rollout actors need only the run's weights; leave unset."
+    )
+
+
+def observation_transform(obs_shape: tuple[int, ...], in_shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """How observations (B, *obs_shape) become encoder inputs (B, *in_shape): None when they already match,
+    (2, 0, 1) for HWC frames into a CHW encoder; anything else does not fit."""
+    if tuple(obs_shape) == tuple(in_shape):
+        return None
+    if len(obs_shape) == 3 and len(in_shape) == 3 and (obs_shape[2], obs_shape[0], obs_shape[1]) == tuple(in_shape):
+        return (2, 0, 1)
+    raise ConfigError(f"agent.encoder: the encoder takes inputs of shape {tuple(in_shape)}, the env's observations have shape {tuple(obs_shape)}")
+
+
+class PretrainedTorso(nn.Module):
+    """A pretrained ``raylight.models`` encoder, then an MLP over its code: observations (B, *obs_shape) -> (B, F).
+
+    Observations are cast to float (uint8 frames scaled to [0, 1], bool planes to 0/1, as the frame datasets are) and
+    HWC frames moved to CHW when the encoder wants that. A frozen encoder keeps ``requires_grad=False`` and eval mode
+    whatever mode Lightning sets, so its weights and any normalization statistics stay exactly as pretrained."""
+
+    def __init__(self, obs_space: gym.Space, arch: dict[str, Any], hidden: list[int], activation: str = "relu", frozen: bool = True) -> None:
+        super().__init__()
+        from raylight.models.encoders import build_encoder
+
+        if not isinstance(obs_space, gym.spaces.Box):
+            raise ConfigError(f"agent.encoder: needs Box observations; the env has {obs_space}")
+        self.encoder = build_encoder(arch)
+        self.permute = observation_transform(obs_space.shape, tuple(self.encoder.in_shape))
+        self.scale = 1.0 / 255.0 if obs_space.dtype == np.uint8 else 1.0
+        self.frozen = frozen
+        self.head = MLP(int(self.encoder.out_dim), hidden, activation=activation)
+        self.out_dim = self.head.out_dim
+        if frozen:
+            self.encoder.requires_grad_(False).eval()
+
+    def train(self, mode: bool = True) -> PretrainedTorso:
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float() * self.scale if self.scale != 1.0 else obs.float()
+        if self.permute is not None:
+            x = x.permute(0, *(d + 1 for d in self.permute))
+        return self.head(self.encoder(x))
+
+
+def build_torso(obs_space: gym.Space, hidden: list[int], activation: str = "relu", net: EncoderTorsoFields | None = None) -> nn.Module:
+    """MLP for vector/Discrete observations, Nature-CNN for image-shaped Box observations, or a pretrained encoder
+    with ``hidden`` layers above it when ``net`` names one (``net.encoder_arch``, filled in from ``agent.encoder``).
 
     ``activation`` is the MLP's hidden nonlinearity (``ACTIVATIONS``); the Nature-CNN always uses ReLU.
     """
+    if net is not None and net.encoder_arch is not None:
+        return PretrainedTorso(obs_space, net.encoder_arch, hidden, activation, frozen=net.encoder_mode == "frozen")
     if isinstance(obs_space, gym.spaces.Discrete):
         return MLP(int(obs_space.n), hidden, one_hot=int(obs_space.n), activation=activation)
     if not isinstance(obs_space, gym.spaces.Box):
@@ -117,9 +185,11 @@ def build_torso(obs_space: gym.Space, hidden: list[int], activation: str = "relu
 class QNetwork(nn.Module):
     """Q(s, .) for a Discrete action space; optionally dueling: Q = V + A - mean(A) (Wang et al. 2016)."""
 
-    def __init__(self, obs_space: gym.Space, n_actions: int, hidden: list[int], dueling: bool, ortho_init: bool = True) -> None:
+    def __init__(
+        self, obs_space: gym.Space, n_actions: int, hidden: list[int], dueling: bool, ortho_init: bool = True, net: EncoderTorsoFields | None = None
+    ) -> None:
         super().__init__()
-        self.torso = build_torso(obs_space, hidden)
+        self.torso = build_torso(obs_space, hidden, net=net)
         self.dueling = dueling
         self.n_actions = n_actions
         self.advantage = layer_init(nn.Linear(self.torso.out_dim, n_actions), gain=1.0)
@@ -152,7 +222,7 @@ class QNetwork(nn.Module):
         return ActorOutput(torch.where(take_random, random, greedy))
 
 
-class QNetConfig(BaseModel):
+class QNetConfig(EncoderTorsoFields):
     """The network fields of a Q-learning agent config (``DQNConfig`` extends it): all a rollout worker needs."""
 
     model_config = ConfigDict(extra="forbid")
@@ -166,4 +236,4 @@ def build_q_network(net: QNetConfig, obs_space: gym.Space, act_space: gym.Space)
     """The acting (and learning) Q-network for ``act_space`` (Discrete)."""
     if not isinstance(act_space, gym.spaces.Discrete):
         raise ConfigError(f"a Q-network needs a Discrete action space, not {act_space}")
-    return QNetwork(obs_space, int(act_space.n), net.hidden, net.dueling, net.ortho_init)
+    return QNetwork(obs_space, int(act_space.n), net.hidden, net.dueling, net.ortho_init, net=net)

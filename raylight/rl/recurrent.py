@@ -34,7 +34,7 @@ class RecurrentActorCritic(nn.Module):
         super().__init__()
         H = net.lstm_hidden
         self.hidden_size = H
-        self.encoder = build_torso(obs_space, [], net.activation)  # flatten (vectors) or Nature-CNN (images)
+        self.encoder = build_torso(obs_space, [], net.activation, net=net)  # flatten (vectors) or Nature-CNN (images)
         self.lstm_pi = nn.LSTM(self.encoder.out_dim, H)
         self.lstm_v = None if net.shared_torso else nn.LSTM(self.encoder.out_dim, H)
         self.mlp_pi = MLP(H, net.hidden, activation=net.activation)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 from raylight.rl.rollout import RolloutBatch
 
 
 class ReplaySamples(NamedTuple):
-    """A block of G minibatches of B transitions each: arrays are (G, B, ...)."""
+    """A block of G minibatches of B transitions each, as the buffer samples it: numpy arrays (G, B, ...)."""
 
     obs: np.ndarray
     actions: np.ndarray
@@ -25,6 +26,19 @@ class ReplaySamples(NamedTuple):
     discounts: np.ndarray  # gamma^k for the k steps taken, 0 where the episode terminated
     weights: np.ndarray  # importance-sampling weights (1 for uniform replay)
     indices: np.ndarray  # flat cell indices, for priority updates
+
+
+class ReplayBatch(NamedTuple):
+    """The types ``training_step`` receives: the DataLoader (``batch_size=None``) turns each array of a
+    ``ReplaySamples`` into a tensor (same fields, same order; a Python 3.10 NamedTuple cannot be generic)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    returns: torch.Tensor
+    next_obs: torch.Tensor
+    discounts: torch.Tensor
+    weights: torch.Tensor
+    indices: torch.Tensor
 
 
 class SumTree:
@@ -243,7 +257,8 @@ class ReplayBuffer:
         """Restore a saved buffer; one saved with another layout (rows x streams: another buffer size or
         env count per learner) is re-streamed into this one instead of dropped."""
         arrays = {k: np.asarray(state[k]) for k in self._FIELDS}
-        same_layout = int(state.get("rows", arrays["rewards"].shape[0])) == self.rows and arrays["rewards"].shape[1] == self.streams
+        saved_rows = int(state["rows"]) if "rows" in state else arrays["rewards"].shape[0]
+        same_layout = saved_rows == self.rows and arrays["rewards"].shape[1] == self.streams
         if arrays["obs"].shape[2:] != self.obs.shape[2:]:
             raise ValueError(f"replay: saved observations have shape {arrays['obs'].shape[2:]}, this env's {self.obs.shape[2:]}")
         if not same_layout:

@@ -21,6 +21,7 @@ from raylight.rl.envs import resolve_env_id, single_spaces
 from raylight.rl.evaluation import EvaluationCallback
 from raylight.rl.experience import RolloutDataModule
 from raylight.rl.learner import Learner
+from raylight.rl.pretrained import load_pretrained_encoder, resolve_encoder
 from raylight.rl.progress import RLProgress
 from raylight.rl.rollout import RolloutGroup
 
@@ -30,6 +31,8 @@ class RLTask:
     config_cls = RLExperimentConfig
     best_metric = BestMetric("eval/return_mean", "max")
     step_metric = "env_steps"  # every RL metric is plotted against env steps, not gradient updates
+    torch_threads = 1  # small nets, cores shared with rollout workers: two threads on a busy 2-core box ran 20x slower
+    sweep_metric = "best_eval_return_mean"
 
     def check(self, cfg: RLExperimentConfig) -> None:
         if cfg.env.backend == "gymnasium":
@@ -40,7 +43,8 @@ class RLTask:
                 f"rollout.num_workers: {workers} must be 0 or a multiple of trainer.num_workers ({ranks}): "
                 "each learner rank owns an equal share of the rollout workers"
             )
-        self.build_module(cfg)  # an algorithm/env mismatch (e.g. DQN on a Box action space) fails here
+        resolve_encoder(cfg.agent)  # agent.encoder -> agent.encoder_arch, saved with the run's config
+        self.build_module(cfg)  # an algorithm/env mismatch (e.g. DQN on a Box action space) or an unfit encoder fails here
 
     def check_resume(self, cfg: RLExperimentConfig, saved_config: dict[str, Any], checkpoint: dict[str, Any]) -> None:
         saved_env = (saved_config.get("env") or {}).get("id")
@@ -74,6 +78,8 @@ class RLTask:
 
     def build(self, cfg: RLExperimentConfig, run_dir: Path, ctx: RankContext) -> RankParts:
         module = self.build_module(cfg)
+        if getattr(cfg.agent, "encoder", None) is not None:  # a resumed run then restores its own weights over these
+            load_pretrained_encoder(module, cfg.agent.encoder)
         group = RolloutGroup(cfg, module.actor_spec, ctx.rank, ctx.world_size)
         datamodule = RolloutDataModule(module, group, cfg.trainer.total_env_steps, ctx.world_size)
         evaluation = EvaluationCallback(cfg, run_dir)

@@ -147,7 +147,7 @@ def _load_image_folder(root: Path, image_size: int | None) -> ArrayDataset:
         for f in files:
             img = Image.open(f).convert("L")
             if image_size is not None:
-                img = img.resize((image_size, image_size), Image.BILINEAR)
+                img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
             images.append(np.asarray(img, np.uint8))
             labels.append(label)
     if not images:

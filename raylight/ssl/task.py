@@ -35,8 +35,11 @@ class SSLTask:
     best_metric: BestMetric | None = None  # evaluated once at the end: last.ckpt is the result
     step_metric: str | None = None  # Lightning's step / epoch axes fit epoch-based training
 
+    torch_threads: int | None = None  # torch's default: these models are large enough to use every core
+
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.sweep_metric = "test_accuracy" if kind == "finetune" else "probe_accuracy"
 
     @property
     def split(self) -> str:

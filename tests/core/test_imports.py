@@ -78,3 +78,47 @@ def test_importing_the_whole_core_loads_no_domain() -> None:
     code += "bad = [m for m in sys.modules if m.startswith(('raylight.rl', 'raylight.ssl'))]\nprint(bad)\nsys.exit(1 if bad else 0)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+
+
+def _kind_names() -> set[str]:
+    from raylight.core.registry import algorithm_names, get_algorithm
+
+    return {get_algorithm(name).task.kind for name in algorithm_names()}
+
+
+def test_core_decides_nothing_by_kind_name() -> None:
+    """Per-kind defaults (threads, sweep metric, ASHA metric) come from the kind's Task: no core module holds a
+    kind's name as a string (a comparison, a table keyed by kinds) or compares ``.kind`` with a literal."""
+    kinds = _kind_names()
+    assert {"rl", "pretrain"} <= kinds, kinds  # discovered through the entry points, not listed here
+    offenders: dict[str, list[str]] = {}
+    for f in _files("core"):
+        tree = ast.parse(f.read_text())
+        bad = [
+            f"line {n.lineno}: {n.value!r}"
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in kinds
+        ]
+        bad += [
+            f"line {n.lineno}: {ast.unparse(n)}"
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Compare)
+            and any(isinstance(side, ast.Attribute) and side.attr == "kind" for side in [n.left, *n.comparators])
+            and any(isinstance(side, ast.Constant) for side in [n.left, *n.comparators])
+        ]
+        if bad:
+            offenders[_module_name(f)] = bad
+    assert not offenders, offenders
+
+
+def test_domain_packages_are_packages_and_light() -> None:
+    """``raylight.rl`` and ``raylight.ssl`` are regular packages whose import loads no Lightning, Ray or torch."""
+    for sub in ("rl", "ssl"):
+        assert (PACKAGE / sub / "__init__.py").is_file(), sub
+    code = (
+        "import sys, raylight, raylight.rl, raylight.ssl\n"
+        "heavy = [m for m in ('torch', 'ray', 'pytorch_lightning', 'gymnasium') if m in sys.modules]\n"
+        "print(heavy)\nsys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]

@@ -60,3 +60,15 @@ def test_discrete_actions_are_shifted_by_the_space_start() -> None:
     space = gym.spaces.Discrete(3, start=-1)
     np.testing.assert_array_equal(to_env_actions(np.array([0, 1, 2]), space, clip=True), [-1, 0, 1])
     np.testing.assert_array_equal(to_env_actions(np.array([0, 2]), gym.spaces.Discrete(3), clip=True), [0, 2])
+
+
+def test_minigrid_views_are_flat_one_hot_cells() -> None:
+    pytest.importorskip("minigrid")
+    env = make_vector_env(EnvConfig(id="MiniGrid-MemoryS7-v0"), num_envs=2, seed=0)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (2, 7 * 7 * (11 + 6 + 3)) and obs.dtype == np.float32
+    # every cell has exactly one object, one colour and one state
+    np.testing.assert_array_equal(obs.reshape(2, 49, 20).sum(-1), np.full((2, 49), 3.0))
+    obs, *_ = env.step(np.array([2, 2]))
+    assert obs.shape == (2, 980)
+    env.close()

@@ -27,7 +27,11 @@ RUNS = {
     "dqn": ("dqn-cartpole.yaml", ["trainer.total_env_steps=1500", "agent.learning_starts=500", "agent.dueling=true"]),
     "ppo-normalized-box": ("ppo-pendulum.yaml", ["trainer.total_env_steps=1024", "agent.n_steps=128", "env.normalize_obs=true"]),
     "ppo-discrete": ("ppo-cartpole.yaml", ["trainer.total_env_steps=1024", "agent.n_steps=128"]),
+    # squashed-Gaussian (SAC) and deterministic (TD3) actors: tanh scaled to Pendulum's +-2 torque
+    "sac-box": ("sac-pendulum.yaml", ["trainer.total_env_steps=512", "agent.learning_starts=256", "agent.hidden=[32,32]"]),
+    "td3-box": ("td3-pendulum.yaml", ["trainer.total_env_steps=512", "agent.learning_starts=256", "agent.hidden=[32,32]"]),
 }
+BOX_RUNS = {"ppo-normalized-box", "sac-box", "td3-box"}
 FORMATS = ["onnx", "torchscript", "safetensors"]
 
 
@@ -68,7 +72,7 @@ def test_exported_policy_reproduces_greedy_actions(runs: dict[str, Path], tmp_pa
     agent = load_agent(run_dir, which="best")
     obs = greedy_trajectory_obs(run_dir)
     expected = agent.cpu_actor().act(torch.as_tensor(obs), deterministic=True).actions.numpy()
-    if name == "ppo-normalized-box":
+    if name in BOX_RUNS:
         expected = np.clip(expected, -2.0, 2.0)  # Pendulum's torque bounds: the export maps to env actions
         np.testing.assert_allclose(policy(obs), expected, rtol=0, atol=1e-5)
         assert (np.abs(policy(obs)) <= 2.0).all()

@@ -42,8 +42,8 @@ class A2C(OnPolicyLearner):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.hp.optimizer == "rmsprop":
-            return torch.optim.RMSprop(self.policy.parameters(), lr=self.hp.lr, alpha=0.99, eps=1e-5)
-        return adam(self.policy.parameters(), lr=self.hp.lr, eps=1e-5)
+            return torch.optim.RMSprop(self.parameter_groups(self.policy, self.hp.lr), lr=self.hp.lr, alpha=0.99, eps=1e-5)
+        return adam(self.parameter_groups(self.policy, self.hp.lr), lr=self.hp.lr, eps=1e-5)
 
     def training_step(self, batch: OnPolicyRollout, batch_idx: int) -> None:
         hp = self.hp

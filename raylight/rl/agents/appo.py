@@ -44,7 +44,7 @@ class APPO(OnPolicyLearner):
         self.max_policy_lag = self.hp.max_policy_lag
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self.policy.parameters(), lr=self.hp.lr, eps=1e-5)
+        return adam(self.parameter_groups(self.policy, self.hp.lr), lr=self.hp.lr, eps=1e-5)
 
     def training_step(self, batch: OnPolicyRollout, batch_idx: int) -> None:
         hp = self.hp

@@ -25,7 +25,7 @@ from raylight.rl.learner import Schedule
 from raylight.rl.losses import dqn_td_target
 from raylight.rl.networks import QNetConfig, build_q_network
 from raylight.rl.off_policy import OffPolicyLearner, update_target
-from raylight.rl.replay import ReplaySamples
+from raylight.rl.replay import ReplayBatch
 from raylight.rl.task import RL_TASK
 
 
@@ -77,7 +77,7 @@ class DQN(OffPolicyLearner):
         return self.q_net
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self.q_net.parameters(), lr=self.hp.lr)
+        return adam(self.parameter_groups(self.q_net, self.hp.lr), lr=self.hp.lr)
 
     # --- acting -------------------------------------------------------------------------------
     def epsilon(self) -> float:
@@ -90,12 +90,12 @@ class DQN(OffPolicyLearner):
         return Exploration(epsilon=self.epsilon())
 
     # --- learning -----------------------------------------------------------------------------
-    def training_step(self, batch: ReplaySamples, batch_idx: int) -> None:
+    def training_step(self, batch: ReplayBatch, batch_idx: int) -> None:
         opt = self.optimizers()
         self.set_lr(opt, self.hp.lr, self.hp.lr_schedule)
         losses, q_means = [], []
         for g in range(batch.obs.shape[0]):
-            mb = ReplaySamples(*(x[g] for x in batch))  # (B, ...)
+            mb = ReplayBatch(*(x[g] for x in batch))  # (B, ...)
             q = self.q_net(mb.obs).gather(1, mb.actions.long().unsqueeze(1)).squeeze(1)  # (B,)
             with torch.no_grad():
                 next_q_target = self.q_target(mb.next_obs)  # (B, A)

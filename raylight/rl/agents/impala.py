@@ -76,7 +76,7 @@ class IMPALA(OnPolicyLearner):
         self.max_policy_lag = self.hp.max_policy_lag
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self.policy.parameters(), lr=self.hp.lr)
+        return adam(self.parameter_groups(self.policy, self.hp.lr), lr=self.hp.lr)
 
     def training_step(self, batch: OnPolicyRollout, batch_idx: int) -> None:
         hp = self.hp

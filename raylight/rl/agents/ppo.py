@@ -72,7 +72,7 @@ class PPO(OnPolicyLearner):
             )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self.policy.parameters(), lr=self.hp.lr, eps=1e-5)  # eps as SB3/CleanRL PPO
+        return adam(self.parameter_groups(self.policy, self.hp.lr), lr=self.hp.lr, eps=1e-5)  # eps as SB3/CleanRL PPO
 
     def training_step(self, batch: OnPolicyRollout, batch_idx: int) -> None:
         hp = self.hp

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 
 from raylight.core.registry import register_algorithm
-from raylight.models.encoders import EncoderConfig, decoder_for, encoder_from_config
+from raylight.models.encoders import CodeActivation, EncoderConfig, decoder_for, encoder_from_config
 from raylight.ssl.config import SSLExperimentConfig
 from raylight.ssl.datasets import DatasetInfo
 from raylight.ssl.methods.base import PretrainModule
@@ -58,7 +58,7 @@ class Autoencoder(PretrainModule):
     def __init__(self, cfg: SSLExperimentConfig, info: DatasetInfo) -> None:
         super().__init__(cfg, info)
         hp: AEConfig = cfg.agent
-        code_act = "sigmoid" if hp.sparsity == "kl" else None  # KL sparsity needs rates in (0, 1)
+        code_act: CodeActivation | None = "sigmoid" if hp.sparsity == "kl" else None  # KL sparsity needs rates in (0, 1)
         self.encoder = encoder_from_config(hp.encoder, info.sample_shape, code_activation=code_act)
         self.decoder = decoder_for(hp.encoder, hp.encoder.code_dim, info.sample_shape)
 

@@ -13,6 +13,7 @@ import ast
 import gzip
 import hashlib
 import heapq
+import io
 import json
 import os
 import platform
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -182,7 +183,7 @@ def plan_shards(files: list[Path], num_shards: int) -> list[list[FileRange]]:
     return shards
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> gzip.GzipFile | io.BufferedReader:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
 
@@ -390,7 +391,8 @@ def _task_rows() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         if package in TASK_PACKAGES:
             first.setdefault(d.text, d)
             labels.setdefault(d.text, set()).add(package)
-    train, test = [], []
+    train: list[dict[str, str]] = []
+    test: list[dict[str, str]] = []
     for text, d in first.items():
         if len(labels[text]) == 1:
             row = {"text": text, "label": d.relpath.split("/")[0], "source": f"{d.relpath}:{d.qualname}"}

@@ -52,6 +52,7 @@ class TextDataModule(ShardDataModule):
     def setup(self, stage: str) -> None:
         super().setup(stage)
         if self._plan is None:
+            assert self.group is not None, "the readers start in super().setup"
             counts = self.group.num_samples()
             self.num_samples = sum(counts)
             local = max(1, sum(counts) // self.cfg.batch_size) if sum(counts) else 0
@@ -69,5 +70,6 @@ class TextDataModule(ShardDataModule):
 
     def token_counts(self) -> torch.Tensor:
         """Corpus-wide token counts (summed over this rank's readers, then over ranks)."""
+        assert self.group is not None, "token counts are read after setup started the readers"
         local = sum(self.group.call_all("token_counts"))
         return sum_over_ranks(torch.as_tensor(local, dtype=torch.float64))

@@ -81,7 +81,7 @@ def nearest_tokens(module: Any, tokenizer_json: str, words: tuple[str, ...] = QU
     if not ids:
         return {}
     found = module.neighbours(list(ids.values()), k)
-    return {w: [tok.id_to_token(j) for j in near] for w, near in zip(ids, found, strict=True)}
+    return {w: [t for j in near if (t := tok.id_to_token(j)) is not None] for w, near in zip(ids, found, strict=True)}
 
 
 class TextEvaluation(pl.Callback):

@@ -80,7 +80,9 @@ def pack_sequences(docs: list[Piece], max_length: int, special: SpecialIds) -> E
     if max_length < 3:
         raise ConfigError(f"max_length must be at least 3 ([CLS], a token, [SEP]), got {max_length}")
     capacity = max_length - 2
-    stream, cut_ok, is_sep = [], [], []  # token ids; may a sequence start there; is it a separator between docs
+    stream: list[np.ndarray] = []  # token ids, one array per document (and separator)
+    cut_ok: list[np.ndarray] = []  # may a sequence start there
+    is_sep: list[np.ndarray] = []  # is it a separator between docs
     for ids, word_start in docs:
         if len(ids) == 0:
             continue

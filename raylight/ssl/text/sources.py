@@ -35,8 +35,8 @@ def _text_shards(corpus: str, test_corpus: str | None, builtin_test: str | None,
     files = list_corpus_files(corpus)
     check_text_files(files, Path(corpus))
     if test_corpus is not None or builtin_test is not None:
-        test_files = list_corpus_files(test_corpus or builtin_test)
-        check_text_files(test_files, Path(test_corpus or builtin_test))
+        test_files = list_corpus_files(test_corpus if test_corpus is not None else str(builtin_test))
+        check_text_files(test_files, Path(test_corpus if test_corpus is not None else str(builtin_test)))
         return {"train": plan_shards(files, num_shards), "test": plan_shards(test_files, 1)}
     n_test = held_out_shards(num_shards, test_fraction)
     shards = plan_shards(files, num_shards + n_test)

@@ -126,8 +126,11 @@ class TextTask:
     best_metric: BestMetric | None = None  # evaluated once at the end: last.ckpt is the result
     step_metric: str | None = None
 
+    torch_threads: int | None = None  # torch's default: these models are large enough to use every core
+
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.sweep_metric = "test_accuracy" if kind == "text-finetune" else "probe_accuracy"
 
     @property
     def split(self) -> str:

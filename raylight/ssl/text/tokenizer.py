@@ -38,7 +38,8 @@ class SpecialIds:
         missing = [token for role, token in zip(_ROLES, SPECIAL_TOKENS, strict=True) if ids[role] is None]
         if missing:
             raise ConfigError(f"tokenizer has no {', '.join(missing)} token (BERT pretraining needs {', '.join(SPECIAL_TOKENS)})")
-        return cls(**ids, vocab_size=tok.get_vocab_size(with_added_tokens=True))
+        found = {role: i for role, i in ids.items() if i is not None}
+        return cls(**found, vocab_size=tok.get_vocab_size(with_added_tokens=True))
 
     @property
     def all(self) -> list[int]:

@@ -1,0 +1,135 @@
+"""SAC and TD3 side by side with Stable-Baselines3 in one run: same hyperparameters (the RL Zoo's), same budget.
+
+  speed     gradient updates per second of wall time on Hopper-v5 (1k random steps, then 3k env steps with one
+            update each), raylight (blocks of 64 updates per Lightning step) vs SB3 (train_freq 1, gradient_steps 1)
+  learning  greedy return (10 episodes) at the end and over the last 3 evaluations, and wall time, for each env in
+            --envs: Pendulum-v1 at 20k env steps, Hopper-v5 / HalfCheetah-v5 / Walker2d-v5 at --budget
+
+Medians over seeds; results in benchmarks/results/continuous.md (+ continuous_runs.json).
+Usage: python benchmarks/bench_continuous.py [--parts speed,learning] [--envs pendulum,hopper,halfcheetah]
+       [--budget 100000] [--seeds 0,1,2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import (  # noqa: E402
+    RESULTS,
+    machine_line,
+    markdown_table,
+    median,
+    quiet_environment,
+    ratio,
+    run_raylight,
+    run_sb3,
+    write_result,
+)
+
+RUNS_FILE = RESULTS / "continuous_runs.json"
+ENVS = {"pendulum": "Pendulum-v1", "hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5"}
+# The RL Zoo's settings, as in configs/<algo>-<env>.yaml, in SB3's keys (SB3 trains every env step).
+SB3_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "SAC": {
+        "pendulum": {"learning_rate": 1e-3},
+        "mujoco": {"learning_starts": 10_000},
+    },
+    "TD3": {
+        "pendulum": {"gamma": 0.98, "buffer_size": 200_000, "learning_starts": 10_000, "learning_rate": 1e-3,
+                     "policy_kwargs": {"net_arch": [400, 300]}},
+        "mujoco": {"learning_starts": 10_000, "learning_rate": 1e-3, "batch_size": 256, "policy_kwargs": {"net_arch": [400, 300]}},
+    },
+}
+
+
+def _sb3_hyper(algo: str, env: str, env_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    hyper = {**SB3_SETTINGS[algo]["pendulum" if env == "pendulum" else "mujoco"], **overrides}
+    if algo == "TD3":  # Gaussian exploration noise 0.1 half-ranges, as raylight's agent.action_noise
+        space = gym.make(env_id).action_space
+        hyper["action_noise"] = NormalActionNoise(np.zeros(space.shape), 0.1 * (space.high - space.low) / 2)
+    return hyper
+
+
+def speed(seeds: list[int], quick: bool) -> tuple[str, list[dict]]:
+    warmup, steps = (300, 300) if quick else (1000, 3000)
+    rows, records = [], []
+    for algo in ("sac", "td3"):
+        ours = [run_raylight(f"{algo}-hopper.yaml", s, [f"agent.learning_starts={warmup}", f"trainer.total_env_steps={warmup + steps}",
+                                                         "eval.every_env_steps=1000000000", "eval.episodes=1"]) for s in seeds]
+        theirs = [run_sb3(algo.upper(), "Hopper-v5", 1, _sb3_hyper(algo.upper(), "hopper", "Hopper-v5", {"learning_starts": warmup}),
+                          s, warmup + steps, eval_every=10**9, stop=None, eval_episodes=1) for s in seeds]
+        ours_rate = median([steps / r["wall"] for r in ours])
+        theirs_rate = median([steps / r["wall"] for r in theirs])
+        rows.append([algo.upper(), ours_rate, theirs_rate, ratio(ours_rate, theirs_rate)])
+        records.append({"algo": algo, "raylight": ours, "sb3": theirs})
+    headers = ["", "raylight updates/s (whole run)", "SB3 updates/s (whole run)", "raylight / SB3"]
+    note = (f"\n\n{steps:,} env steps with one update each after {warmup:,} random ones, divided by the whole run's wall time "
+            "(start-up and the random phase included, on both sides), [256, 256] SAC and [400, 300] TD3 networks.")
+    return markdown_table(headers, rows) + note, records
+
+
+def learning(seeds: list[int], quick: bool, envs: list[str], budget: int) -> tuple[str, list[dict]]:
+    rows, records = [], []
+    for env in envs:
+        env_id = ENVS[env]
+        steps = 2_000 if quick else (20_000 if env == "pendulum" else budget)
+        every = 1_000 if quick else (2_000 if env == "pendulum" else 10_000)
+        for algo in ("sac", "td3"):
+            extra = [f"trainer.total_env_steps={steps}", f"eval.every_env_steps={every}", "eval.episodes=10", "eval.stop_at_return=null"]
+            warm = {"learning_starts": 500} if quick else {}
+            ours = [run_raylight(f"{algo}-{env}.yaml", s, extra + [f"agent.learning_starts={v}" for v in warm.values()]) for s in seeds]
+            theirs = [run_sb3(algo.upper(), env_id, 1, _sb3_hyper(algo.upper(), env, env_id, warm), s, steps, every, stop=None) for s in seeds]
+            for name, rs in (("raylight", ours), ("SB3", theirs)):
+                last3 = [sum(v for _, v in r["curve"][-3:]) / len(r["curve"][-3:]) for r in rs]
+                rows.append([env_id, algo.upper(), name, f"{steps:,}", median([r["final"] for r in rs]), median(last3),
+                             median([r["wall"] for r in rs]), ", ".join(f"{r['final']:.0f}" for r in rs)])
+            records.append({"env": env_id, "algo": algo, "budget": steps, "raylight": ours, "sb3": theirs})
+    headers = ["env", "algo", "", "env steps", "median final return", "median last-3 evals", "median wall s", "final per seed"]
+    return markdown_table(headers, rows), records
+
+
+TITLES = {"speed": "Update throughput: raylight vs SB3", "learning": "Greedy return and wall time at the same budget: raylight vs SB3"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="speed,learning")
+    parser.add_argument("--envs", default="pendulum,hopper,halfcheetah")
+    parser.add_argument("--budget", type=int, default=100_000, help="env steps of the MuJoCo learning rows")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script, not the numbers")
+    args = parser.parse_args()
+    quiet_environment()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    saved = json.loads(RUNS_FILE.read_text()) if RUNS_FILE.exists() and not args.quick else {}
+    sections = dict(saved.get("sections", {}))
+    for part in args.parts.split(","):
+        if part == "speed":
+            table, records = speed(seeds, args.quick)
+        else:
+            table, records = learning(seeds, args.quick, args.envs.split(","), args.budget)
+        key = part if part == "speed" else f"learning:{args.envs}:{args.budget}"
+        sections[key] = {"table": table, "records": records, "when": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds}
+        body = [f"# {'Quick check: ' if args.quick else ''}SAC and TD3 vs Stable-Baselines3", "", machine_line(), ""]
+        for name, section in sections.items():
+            body += [f"## {TITLES[name.split(':')[0]]}" + (f" ({name.split(':', 1)[1]})" if ":" in name else ""), "",
+                     f"Seeds {section['seeds']}, run {section['when']}.", "", section["table"], ""]
+        write_result("continuous-quick" if args.quick else "continuous", "\n".join(body))
+        if not args.quick:
+            RUNS_FILE.write_text(json.dumps({"sections": sections}, indent=1, default=str))
+        print(f"{part}:\n{table}\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
