@@ -164,7 +164,7 @@ def fit_rank(
         reenter_working_dir()
         logger = build_logger(cfg, run_dir, task.step_metric, resumed_wandb_id(ckpt_path)) if ctx.is_main else None
         show_progress = cfg.trainer.progress_bar and ctx.is_main
-        callbacks = [*parts.callbacks, *extra_callbacks, checkpoints]
+        callbacks = [*parts.callbacks, *extra_callbacks, checkpoints, InterruptAtUpdateBoundary()]
         if show_progress and parts.progress is not None:
             callbacks.append(parts.progress)
         trainer = build_trainer(
@@ -221,6 +221,20 @@ def fit_rank(
         metrics["best_at_step"] = checkpoints.best_step
     metrics["tracking"] = tracking_report(cfg, logger, run_dir)
     return metrics
+
+
+class InterruptAtUpdateBoundary(pl.Callback):
+    """Ctrl-C / SIGTERM during a training step takes effect when the step ends (``core.signals``), so the
+    interrupt checkpoint holds whole updates and matching counters."""
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        signals.begin_step()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        signals.end_step()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
+        signals.reset_step()
 
 
 def check_resume(cfg: ExperimentConfig, resume_from: str | Path) -> Path:
