@@ -149,6 +149,10 @@ def run_study(cfg: ExperimentConfig, study: str, space: dict[str, Any], spec: Sw
     (study_dir / "study.md").write_text(table + "\n")
     print(table)
     failed = [r for r in rows if r["status"] != "completed"]
+    summaries = [dict(grid[i].metrics or {}) for i in range(len(grid)) if rows[i]["status"] == "completed"]
+    if summaries and all(metric not in m for m in summaries):
+        known = sorted(k for k, v in summaries[0].items() if isinstance(v, int | float) and not isinstance(v, bool))
+        raise ConfigError(f"metric: no trial's summary has {metric!r} (numeric keys: {', '.join(known)}); results in {study_dir}")
     print(f"raylight: study {study}: {len(rows) - len(failed)} of {len(rows)} trials completed; results in {study_dir}", file=sys.stderr)
     return 0 if len(failed) < len(rows) else 1
 
@@ -192,7 +196,8 @@ def _row(result: Any, metric: str, running_best: str | None = None) -> dict[str,
     return {
         "params": m.get("params") or result.config,
         "status": status,
-        "metric": m.get(metric, m.get(running_best or "")),
+        # only a trial the scheduler stopped has no summary: its running best stands in (never for a misspelled metric)
+        "metric": m.get(metric, m.get(running_best or "") if status == "stopped early" else None),
         "error": m.get("error") or (str(result.error).splitlines()[0][:200] if result.error else None),
         "run_dir": m.get("run_dir"),
         "wall_s": m.get("run_wall_s"),

@@ -104,3 +104,11 @@ def test_a_sweep_reports_a_failed_trial_and_keeps_the_others(ray_session, tmp_pa
     assert by_env["CartPole-v1"]["status"] == "completed"
     assert by_env["tests.fixtures.envs:Crashing"]["status"] == "failed" and by_env["tests.fixtures.envs:Crashing"]["error"]
     assert "1 of 2 trials completed" in capsys.readouterr().err
+
+
+def test_a_misspelled_sweep_metric_is_one_line_not_a_substituted_column(ray_session, tmp_path: Path, capsys) -> None:
+    """`metric: no_such_metric` used to print best_eval_return_mean under the misspelled name (issue 22)."""
+    path = _sweep(tmp_path, {"parameters": {"agent.lr": {"grid": [0.001]}}, "metric": "no_such_metric"})
+    assert main(["sweep", DQN, str(path), f"run_root={tmp_path / 'runs'}", *SMALL]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("raylight: error: ")]
+    assert len(err) == 1 and "no trial's summary has 'no_such_metric'" in err[0] and "best_eval_return_mean" in err[0], err
