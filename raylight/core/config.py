@@ -35,6 +35,10 @@ class TrainerConfig(Section):
     torch_threads: int | None = Field(
         None, ge=1, description="Learner intra-op threads on CPU; None: the kind's default (1 for RL: small nets, cores shared with rollout workers)."
     )
+    max_failures: int = Field(
+        0, ge=0, description="Multi-rank runs: a learner rank that dies (its process killed, its node lost) restarts every rank "
+        "from the last checkpoint this many times (Ray Train FailureConfig); each recovery is listed in summary.json.",
+    )
     numerics: Literal["stop", "skip"] = Field(
         "stop",
         description="NaN/inf in experience, a loss or a gradient: stop (one line, last good checkpoint kept) or skip (drop that "

@@ -23,18 +23,23 @@ from raylight.core.errors import ConfigError
 from raylight.core.trainer import resolve_accelerator
 
 _RANK0_METRICS = "rank0-metrics.json"
+_RECOVERIES = "recoveries.json"  # one entry per automatic recovery; folded into summary.json
+_GIVE_UP = ".learner-gave-up"
+# Endings a restart would repeat (bad input, NaN): never retried. A rank whose peer died fails with a gloo/NCCL
+# RuntimeError instead, and that is what trainer.max_failures recovers from.
+_FINAL_ERRORS = ("ConfigError", "CheckpointError", "NonFiniteError", "RaylightError")
 
 
-def _import_ray_train() -> tuple[Any, Any, Any]:
+def _import_ray_train() -> tuple[Any, Any, Any, Any]:
     try:
-        from ray.train import RunConfig, ScalingConfig
+        from ray.train import FailureConfig, RunConfig, ScalingConfig
         from ray.train.torch import TorchTrainer
     except ImportError as exc:
         raise ConfigError(
             f"trainer.num_workers > 1 runs under Ray Train, which is not importable here ({exc}); "
             "install it with: pip install 'ray[train]'  (or set trainer.num_workers: 1)"
         ) from None
-    return TorchTrainer, ScalingConfig, RunConfig
+    return TorchTrainer, ScalingConfig, RunConfig, FailureConfig
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
@@ -60,13 +65,37 @@ def _worker_loop(config: dict[str, Any]) -> None:
     }
     ckpt = Path(config["ckpt_path"]) if config["ckpt_path"] else None
     run_dir = Path(config["run_dir"])
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if (run_dir / _GIVE_UP).is_file():  # a rank ended the run itself (failed input, NaN, Ctrl-C): no recovery
+        raise RuntimeError("learner ranks stopped: the run ended itself on an earlier attempt")
+    if last.is_file():  # a restart after a rank died (trainer.max_failures): carry on from the last checkpoint
+        ckpt = last
+        if rank_ctx.is_main:
+            _record_recovery(run_dir, last)
     metrics = fit_rank(cfg, run_dir, ckpt, rank_ctx, strategy, None, config["callbacks"])
     if rank_ctx.is_main:  # Result.metrics is not guaranteed to be rank 0's: hand them over through the run dir
         (run_dir / _RANK0_METRICS).write_text(json.dumps(metrics, default=str))
     if metrics.get("status") != "completed":
+        if metrics.get("status") == "interrupted" or str(metrics.get("error")).startswith(_FINAL_ERRORS):
+            (run_dir / _GIVE_UP).touch()  # a restart would end the same way: Ray Train's retries must not rerun it
         # Raising ends the whole worker group: the other ranks may be waiting in a collective for this one.
         raise RuntimeError(f"learner rank {rank_ctx.rank} {metrics.get('status')}: {metrics.get('error')}")
     ray.train.report({"rank": rank_ctx.rank})
+
+
+def _record_recovery(run_dir: Path, last: Path) -> None:
+    """Append one recovery (when, from which checkpoint, at how many env steps / global steps) to the run's list."""
+    import time
+
+    from raylight.core.checkpoints import load_checkpoint_file
+
+    ckpt = load_checkpoint_file(last)
+    path = run_dir / _RECOVERIES
+    done = json.loads(path.read_text()) if path.is_file() else []
+    done.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "cause": "a learner rank died (Ray Train restarted the worker group)",
+                 "resumed_from": str(last), "global_step": ckpt.get("global_step"),
+                 "env_steps": (ckpt.get("raylight") or {}).get("env_steps")})
+    path.write_text(json.dumps(done, indent=1, default=str))
 
 
 def fit_distributed(
@@ -78,7 +107,7 @@ def fit_distributed(
     """
     from raylight.core.registry import get_algorithm
 
-    TorchTrainer, ScalingConfig, RunConfig = _import_ray_train()
+    TorchTrainer, ScalingConfig, RunConfig, FailureConfig = _import_ray_train()
     use_gpu = resolve_accelerator(cfg) == "gpu"
     module_cls = get_algorithm(cfg.algo).module_cls
     trainer = TorchTrainer(
@@ -93,7 +122,8 @@ def fit_distributed(
         scaling_config=ScalingConfig(
             num_workers=cfg.trainer.num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": cfg.trainer.cpus_per_worker}
         ),
-        run_config=RunConfig(name=run_dir.name, storage_path=str((run_dir / "ray_train").resolve())),
+        run_config=RunConfig(name=run_dir.name, storage_path=str((run_dir / "ray_train").resolve()),
+                             failure_config=FailureConfig(max_failures=cfg.trainer.max_failures)),
     )
     try:
         trainer.fit()
@@ -115,4 +145,6 @@ def fit_distributed(
     metrics = json.loads(path.read_text()) if path.is_file() else {"status": "failed", "error": "rank 0 reported no metrics"}
     path.unlink(missing_ok=True)
     metrics["num_workers"] = cfg.trainer.num_workers
+    recoveries = run_dir / _RECOVERIES
+    metrics["recoveries"] = json.loads(recoveries.read_text()) if recoveries.is_file() else []
     return metrics

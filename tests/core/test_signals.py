@@ -198,3 +198,32 @@ def test_interrupted_and_resumed_dqn_matches_the_uninterrupted_run_in_updates_an
     assert 0 < steps < 6144 and updates % 64 == 0, (steps, updates)  # on an update boundary
     assert main(["train", DQN, *budget, f"run_root={tmp_path / 'resumed'}", "--resume", str(cut_dir)]) == 0
     assert counters(next((tmp_path / "resumed").iterdir())) == whole
+
+
+@pytest.mark.slow
+def test_a_killed_learner_rank_is_recovered_from_the_last_checkpoint(tmp_path: Path) -> None:
+    """2-rank PPO with trainer.max_failures=1: kill -9 of one Ray Train worker mid-run; Ray Train restarts the
+    worker group, every rank resumes from last.ckpt, the run completes its budget and summary.json lists the
+    recovery (before: the run ended `failed`, to be resumed by hand)."""
+    import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path: imported first, or psutil is missing
+
+    psutil = importlib.import_module("psutil")
+    run_root = tmp_path / "runs"
+    proc = _start(str(ROOT / "configs" / "ppo-cartpole.yaml"), run_root, "trainer.num_workers=2", "trainer.cpus_per_worker=0.5",
+                  "rollout.num_workers=0", "trainer.max_failures=1", "checkpoint.every_iterations=2", "trainer.total_env_steps=12288",
+                  "eval.every_env_steps=100000", "eval.episodes=1", "eval.stop_at_return=null", "tracking.backend=none")
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not list(run_root.glob("*/checkpoints/last.ckpt")) and proc.poll() is None:
+            time.sleep(0.2)
+        assert list(run_root.glob("*/checkpoints/last.ckpt")), "no checkpoint before the kill"
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "RayTrainWorker" in " ".join(_cmdline(p))]
+        assert workers, "no Ray Train worker found"
+        workers[-1].kill()
+        out, err = proc.communicate(timeout=400)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    summary = json.loads((next(run_root.iterdir()) / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["env_steps"] >= 12288, summary
+    assert len(summary["recoveries"]) == 1 and summary["recoveries"][0]["env_steps"] > 0, summary["recoveries"]
