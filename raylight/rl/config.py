@@ -11,7 +11,7 @@ from raylight.core.config import CheckpointConfig, ExperimentConfig, Section, Tr
 
 
 class EnvConfig(Section):
-    id: str = Field("CartPole-v1", description="Registered Gymnasium id (ALE/* with raylight[atari], MiniGrid-* with raylight[minigrid], seen as a one-hot 7x7 view), or a user env as 'module:Class' / 'module:make_fn'.")
+    id: str = Field("CartPole-v1", description="Registered Gymnasium id (ALE/* with raylight[atari], MinAtar/* with raylight[minatar], MiniGrid-* with raylight[minigrid], seen as a one-hot 7x7 view), or a user env as 'module:Class' / 'module:make_fn'.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments passed to the env constructor.")
     max_episode_steps: int | None = Field(None, ge=1, description="Time limit (TimeLimit wrapper); None keeps the env's own.")
     frame_stack: int = Field(1, ge=1, description="Stack this many consecutive observations (FrameStackObservation).")

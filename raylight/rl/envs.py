@@ -61,6 +61,15 @@ def register_minigrid() -> None:
         raise ConfigError("env.id: MiniGrid envs need minigrid: pip install 'raylight[minigrid]'") from None
 
 
+def register_minatar() -> None:
+    """MinAtar ids (``MinAtar/Breakout-v1``: 10x10xC bool frames) exist only once ``minatar`` registered them."""
+    try:
+        from minatar import gym as minatar_gym
+    except ImportError:
+        raise ConfigError("env.id: MinAtar envs need minatar: pip install 'raylight[minatar]'") from None
+    minatar_gym.register_envs()
+
+
 def is_minigrid(env_id: str) -> bool:
     return env_id.startswith("MiniGrid-")
 
@@ -95,6 +104,8 @@ def resolve_env_id(env_id: str) -> str:
         register_ale()
     if is_minigrid(env_id) and env_id not in gym.registry:
         register_minigrid()
+    if env_id.startswith("MinAtar/") and env_id not in gym.registry:
+        register_minatar()
     if ":" not in env_id or env_id in gym.registry:
         if env_id not in gym.registry:
             raise ConfigError(f"env.id: {env_id!r} is not a registered Gymnasium env (or use 'module:Class')")

@@ -64,17 +64,20 @@ class NatureCNN(nn.Module):
         self.channels_last = channels_last
         self.scale = scale
         c = obs_shape[-1] if channels_last else obs_shape[0]
-        self.conv = nn.Sequential(
-            layer_init(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
-            layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
-            layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
-            nn.Flatten(),
-        )
+        self.conv = nn.Sequential(*self.conv_layers(c), nn.Flatten())
         with torch.no_grad():
             dummy = torch.zeros(1, *obs_shape)
             n_flat = self.conv(self._to_nchw(dummy)).shape[1]
         self.fc = nn.Sequential(layer_init(nn.Linear(n_flat, features)), nn.ReLU())
         self.out_dim = features
+
+    @staticmethod
+    def conv_layers(channels: int) -> list[nn.Module]:
+        return [
+            layer_init(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
+        ]
 
     def _to_nchw(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.float() * self.scale
@@ -82,6 +85,18 @@ class NatureCNN(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(self._to_nchw(obs)))
+
+
+class MinAtarCNN(NatureCNN):
+    """Young & Tian 2019's torso for small frames (MinAtar's 10x10xC bool planes): one 3x3 conv of 16 channels,
+    then 128 units. The Nature-CNN's 8x8 stride-4 first layer would leave nothing of a 10x10 frame."""
+
+    def __init__(self, obs_shape: tuple[int, ...], channels_last: bool, scale: float, features: int = 128) -> None:
+        super().__init__(obs_shape, channels_last, scale, features)
+
+    @staticmethod
+    def conv_layers(channels: int) -> list[nn.Module]:
+        return [layer_init(nn.Conv2d(channels, 16, 3, stride=1)), nn.ReLU()]
 
 
 class _AddChannel(nn.Module):
@@ -179,6 +194,8 @@ def build_torso(obs_space: gym.Space, hidden: list[int], activation: str = "relu
         return NatureCNN(shape, channels_last=True, scale=scale)  # (H, W, C) raw RGB frames
     if len(shape) == 2 and min(shape) >= 36:
         return _AddChannel(NatureCNN((1, *shape), channels_last=False, scale=scale))  # (H, W) grayscale
+    if len(shape) == 3 and min(max(shape[:2]), max(shape[1:])) >= 5:  # small frames, e.g. MinAtar (10, 10, C) bool planes
+        return MinAtarCNN(shape, channels_last=shape[2] < shape[0], scale=scale)
     return MLP(int(np.prod(shape)), hidden, activation=activation)
 
 

@@ -61,3 +61,19 @@ def test_q_network_init_is_orthogonal_or_pytorch_default() -> None:
     assert all(torch.any(m.bias) for m in default.modules() if isinstance(m, torch.nn.Linear))
     bound = 1 / np.sqrt(16)  # PyTorch's default Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     assert default.advantage.weight.abs().max() <= bound
+
+
+def test_minatar_frames_get_the_small_cnn() -> None:
+    """MinAtar's 10x10xC bool planes (channels last) go through Young & Tian's 3x3x16 conv + 128 units."""
+    pytest.importorskip("minatar")
+    from raylight.rl.config import EnvConfig
+    from raylight.rl.envs import make_vector_env
+    from raylight.rl.networks import MinAtarCNN
+
+    env = make_vector_env(EnvConfig(id="MinAtar/Breakout-v1"), num_envs=2, seed=0)
+    obs, _ = env.reset(seed=0)
+    torso = build_torso(env.single_observation_space, hidden=[64])
+    assert isinstance(torso, MinAtarCNN) and torso.channels_last and torso.out_dim == 128
+    assert tuple(torso.conv[0].weight.shape) == (16, 4, 3, 3)
+    assert torso(torch.as_tensor(obs)).shape == (2, 128)
+    env.close()
