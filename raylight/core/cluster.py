@@ -40,7 +40,8 @@ def init_ray(cfg: RayConfig) -> None:
     if ray.is_initialized():
         return
     if in_ray_job():
-        ray.init(address=cfg.address or "auto", log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
+        with keep_loopback_ip():  # a job on a loopback cluster gets RAY_ADDRESS=127.0.0.1:P: Ray would dial the interface IP
+            ray.init(address=cfg.address or "auto", log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
         signals.reinstall()
         return
     env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}

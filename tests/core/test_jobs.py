@@ -49,9 +49,9 @@ HEAD = textwrap.dedent(
     # which would end every Ray on the machine).
     temp = tempfile.mkdtemp(prefix="rl-head-")
     gcs, dash = free_port(), free_port()
-    # raylight.core.ray_node: `ray start` that keeps the nodes on 127.0.0.1 (plain `ray start --node-ip-address=127.0.0.1`
-    # left 9 of 11 sockets on the machine's address or all interfaces).
-    ray_cli = [sys.executable, "-m", "raylight.core.ray_node", "start", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    # Plain `ray start`, not raylight.core.ray_node: on a node kept on 127.0.0.1 the dashboard answers every job with
+    # "No available agent to submit job" (Ray 2.60; issue 22), so this cluster listens beyond loopback.
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts", "start", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
     subprocess.run([*ray_cli, "--head", f"--port={gcs}", "--num-cpus=2", f"--temp-dir={temp}", "--include-dashboard=true",
                     "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={free_port()}"],
                    check=True, capture_output=True, timeout=120)
