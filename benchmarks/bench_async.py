@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -96,8 +97,12 @@ def lunar(seeds: list[int], quick: bool) -> tuple[str, list[dict]]:
         rows.append([algo.upper(), median([r["reached_s"] for r in rs]), median([r["reached_steps"] for r in rs]),
                      ", ".join("—" if r["reached_s"] is None else f"{r['reached_s']:.0f}" for r in rs), median([r["best"] for r in rs])])
     speedup = ratio(median([r["reached_s"] for r in res["ppo"]]), median([r["reached_s"] for r in res["appo"]]))
+    reached = {algo: sum(r["reached_s"] is not None for r in rs) for algo, rs in res.items()}
+    verdict = (f"**{speedup:.2f}x**" if math.isfinite(speedup) else
+               f"not computable: 200 reached on {reached['ppo']} of {len(seeds)} seeds by PPO, {reached['appo']} of {len(seeds)} by APPO "
+               f"within {budget:,} env steps")
     return markdown_table(["algo", "median s to >= 200", "median env steps", "per seed (s)", "median best return"], rows) + \
-        f"\n\nPPO's time / APPO's time: **{speedup:.2f}x**", [{"runs": res}]
+        f"\n\nPPO's time / APPO's time: {verdict}", [{"runs": res}]
 
 
 def rllib(seeds: list[int], quick: bool) -> tuple[str, list[dict]]:

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
     RESULTS,
+    ROOT,
     machine_line,
     markdown_table,
     median,
@@ -61,21 +62,60 @@ def _sb3_hyper(algo: str, env: str, env_id: str, overrides: dict[str, Any]) -> d
     return hyper
 
 
+def _update_costs(algo: str, reps: int) -> tuple[list[float], list[float]]:
+    """ms per gradient update, SB3's ``train(gradient_steps=64)`` and raylight's ``training_step`` on a 64-minibatch block,
+    interleaved rep by rep so both see the same machine load (1 torch thread each, Hopper-v5 shapes, batch 256)."""
+    import gymnasium as gym
+    import torch
+
+    from raylight.core.config import load_config
+    from raylight.core.registry import get_algorithm
+    from raylight.rl.replay import ReplayBatch
+
+    torch.set_num_threads(1)
+    env = gym.make("Hopper-v5")
+    import stable_baselines3
+
+    sb3 = getattr(stable_baselines3, algo.upper())("MlpPolicy", env, seed=0, verbose=0, device="cpu",
+                                                   **_sb3_hyper(algo.upper(), "hopper", "Hopper-v5", {"learning_starts": 100}))
+    sb3.learn(400)  # fills its replay buffer
+    cfg = load_config(ROOT / "configs" / f"{algo}-hopper.yaml", ["tracking.backend=none"])
+    module = get_algorithm(algo).module_cls(cfg, env.observation_space, env.action_space)
+    optimizers = module.configure_optimizers()
+    module.optimizers = lambda: optimizers  # type: ignore[method-assign]  # the training step without a Trainer around it
+    module.manual_backward = lambda loss: loss.backward()  # type: ignore[method-assign]
+    module.log_iteration = lambda metrics: None  # type: ignore[method-assign]
+    g, b = 64, 256
+    block = ReplayBatch(torch.randn(g, b, 11), torch.rand(g, b, 3) * 2 - 1, torch.randn(g, b), torch.randn(g, b, 11),
+                        torch.full((g, b), 0.99), torch.ones(g, b), torch.zeros(g, b, dtype=torch.long))
+    theirs, ours = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        sb3.train(gradient_steps=g, batch_size=b)
+        theirs.append((time.perf_counter() - t0) / g * 1000)
+        t0 = time.perf_counter()
+        module.training_step(block, 0)
+        ours.append((time.perf_counter() - t0) / g * 1000)
+    return ours, theirs
+
+
 def speed(seeds: list[int], quick: bool) -> tuple[str, list[dict]]:
-    warmup, steps = (300, 300) if quick else (1000, 3000)
+    warmup, steps, reps = (300, 300, 2) if quick else (1000, 3000, 10)
     rows, records = [], []
     for algo in ("sac", "td3"):
+        cost_ours, cost_theirs = _update_costs(algo, reps)
         ours = [run_raylight(f"{algo}-hopper.yaml", s, [f"agent.learning_starts={warmup}", f"trainer.total_env_steps={warmup + steps}",
                                                          "eval.every_env_steps=1000000000", "eval.episodes=1"]) for s in seeds]
         theirs = [run_sb3(algo.upper(), "Hopper-v5", 1, _sb3_hyper(algo.upper(), "hopper", "Hopper-v5", {"learning_starts": warmup}),
                           s, warmup + steps, eval_every=10**9, stop=None, eval_episodes=1) for s in seeds]
-        ours_rate = median([steps / r["wall"] for r in ours])
-        theirs_rate = median([steps / r["wall"] for r in theirs])
-        rows.append([algo.upper(), ours_rate, theirs_rate, ratio(ours_rate, theirs_rate)])
-        records.append({"algo": algo, "raylight": ours, "sb3": theirs})
-    headers = ["", "raylight updates/s (whole run)", "SB3 updates/s (whole run)", "raylight / SB3"]
-    note = (f"\n\n{steps:,} env steps with one update each after {warmup:,} random ones, divided by the whole run's wall time "
-            "(start-up and the random phase included, on both sides), [256, 256] SAC and [400, 300] TD3 networks.")
+        rows.append([algo.upper(), median(cost_ours), median(cost_theirs), ratio(median(cost_theirs), median(cost_ours)),
+                     median([r["wall"] for r in ours]), median([r["wall"] for r in theirs]),
+                     ratio(median([r["wall"] for r in theirs]), median([r["wall"] for r in ours]))])
+        records.append({"algo": algo, "update_ms_raylight": cost_ours, "update_ms_sb3": cost_theirs, "raylight": ours, "sb3": theirs})
+    headers = ["", "raylight ms/update", "SB3 ms/update", "SB3 / raylight", "raylight run s", "SB3 run s", "SB3 / raylight (run)"]
+    note = (f"\n\nms/update: median of {reps} interleaved blocks of 64 updates (batch 256, 1 torch thread each). Run s: a whole "
+            f"run of {warmup:,} random then {steps:,} learning env steps on Hopper-v5 (start-up included), median of seeds; "
+            "[256, 256] SAC and [400, 300] TD3 networks as in the configs. Ratios above 1: raylight is faster.")
     return markdown_table(headers, rows) + note, records
 
 

@@ -144,7 +144,8 @@ class EnsembleLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(members, 1, out_dim).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+        members = x.shape[0]  # fewer than all: the first ``members`` layers only (TD3's actor needs Q1 alone)
+        return torch.baddbmm(self.bias[:members], x, self.weight[:members])
 
 
 class TwinQ(nn.Module):
@@ -160,6 +161,7 @@ class TwinQ(nn.Module):
         layers.append(EnsembleLinear(2, in_dim, 1))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, members: int = 2) -> torch.Tensor:
+        """(members, B): Q1 and Q2, or Q1 alone with ``members=1`` (half the work where only Q1 is needed)."""
         x = torch.cat([obs.reshape(obs.shape[0], -1).float(), actions], dim=-1)
-        return self.net(x.unsqueeze(0).expand(2, -1, -1)).squeeze(-1)  # (2, B)
+        return self.net(x.unsqueeze(0).expand(members, -1, -1)).squeeze(-1)

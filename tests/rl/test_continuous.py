@@ -114,5 +114,7 @@ def test_twin_critics_are_two_independent_linear_stacks() -> None:
     critic = TwinQ(OBS, BOX, [32, 32])
     q = critic(torch.randn(4, 3), torch.randn(4, 2))
     assert q.shape == (2, 4) and not torch.allclose(q[0], q[1])
+    obs, actions = torch.randn(4, 3), torch.randn(4, 2)
+    torch.testing.assert_close(critic(obs, actions, members=1)[0], critic(obs, actions)[0])  # Q1 alone, same value
     q[0].sum().backward()  # Q1's loss reaches only Q1's weights
     assert critic.net[0].weight.grad[1].abs().sum() == 0 and critic.net[0].weight.grad[0].abs().sum() > 0

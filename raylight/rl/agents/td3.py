@@ -99,7 +99,7 @@ class TD3(OffPolicyLearner):
 
             self.gradient_updates += 1
             if self.gradient_updates % self.hp.policy_delay == 0:
-                actor_loss = -self.critic(mb.obs, self.actor(mb.obs))[0].mean()
+                actor_loss = -self.critic(mb.obs, self.actor(mb.obs), members=1)[0].mean()  # Q1 only, as the paper
                 self.optimizer_step(actor_opt, actor_loss, self.actor.parameters(), self.hp.max_grad_norm)
                 update_target(self.actor_target, self.actor, self.hp.tau)
                 update_target(self.critic_target, self.critic, self.hp.tau)
