@@ -69,7 +69,7 @@ def migrate(ckpt: dict[str, Any], path: Path, migrations: list[Migration] | None
 def _rename(config: dict[str, Any], old: str, new: str) -> None:
     """Move dotted key ``old`` to ``new`` in a nested config dict (absent: nothing to do)."""
     *old_path, old_leaf = old.split(".")
-    node = config
+    node: Any = config
     for part in old_path:
         node = node.get(part) if isinstance(node, dict) else None
         if node is None:

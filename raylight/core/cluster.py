@@ -161,11 +161,11 @@ def _own_process_group() -> Iterator[None]:
                 kwargs["start_new_session"] = True
             super().__init__(*args, **kwargs)
 
-    services.ConsolePopen = _SessionPopen
+    services.ConsolePopen = _SessionPopen  # type: ignore[misc]
     try:
         yield
     finally:
-        services.ConsolePopen = original
+        services.ConsolePopen = original  # type: ignore[misc]
 
 
 def resolve_auto_address() -> str:
