@@ -15,13 +15,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 from raylight.core.checkpoints import RESUME_ONLY_KEY
 from raylight.core.errors import ConfigError
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
-from raylight.rl.learner import Learner, RolloutRequest
+from raylight.rl.continuous import ContinuousActorConfig
+from raylight.rl.learner import Learner, RolloutRequest, Schedule
 from raylight.rl.replay import ReplayBuffer, ReplaySamples
 from raylight.rl.rollout import RolloutBatch
 
@@ -33,6 +35,25 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
             target.load_state_dict(online.state_dict())
         else:
             torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+
+
+class ReplayActorCriticConfig(ContinuousActorConfig):
+    """Fields SAC and TD3 share: replay, the update schedule and the optimizers (each algorithm adds its own)."""
+
+    critic_hidden: list[int] | None = Field(None, description="Critic MLP widths; None: the actor's hidden.")
+    lr: float = Field(3e-4, gt=0, description="Adam learning rate of every network (initial value under a linear schedule).")
+    lr_schedule: Schedule = Field("constant", description="linear: anneal lr to 0 over trainer.total_env_steps (the RL Zoo's lin_ prefix).")
+    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
+    tau: float = Field(0.005, gt=0, le=1, description="Polyak coefficient of the target networks per update of them.")
+    batch_size: int = Field(256, ge=1, description="Transitions per minibatch.")
+    buffer_size: int = Field(1_000_000, ge=1, description="Replay capacity in transitions.")
+    learning_starts: int = Field(100, ge=0, description="Env steps of uniform-random actions before learning.")
+    train_freq: int = Field(64, ge=1, description="Env steps (over all envs) collected per iteration.")
+    gradient_steps: int = Field(
+        64, ge=1, description="Updates per iteration; equal to train_freq keeps SB3's one update per env step, in blocks that amortize each iteration's cost."
+    )
+    n_step: int = Field(1, ge=1, description="n-step returns in the critic target.")
+    max_grad_norm: float | None = Field(None, gt=0, description="Clip each network's gradient norm (None: no clipping, as SB3).")
 
 
 class OffPolicyLearner(Learner):

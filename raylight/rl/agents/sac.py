@@ -24,34 +24,19 @@ from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.continuous import ContinuousActorConfig, TwinQ, build_squashed_gaussian_actor
-from raylight.rl.learner import Schedule
 from raylight.rl.losses import entropy_temperature_loss, soft_q_target
-from raylight.rl.off_policy import OffPolicyLearner, update_target
+from raylight.rl.off_policy import OffPolicyLearner, ReplayActorCriticConfig, update_target
 from raylight.rl.replay import ReplayBatch
 from raylight.rl.task import RL_TASK
 
 
-class SACConfig(ContinuousActorConfig):
+class SACConfig(ReplayActorCriticConfig):
     model_config = ConfigDict(extra="forbid")
 
-    critic_hidden: list[int] | None = Field(None, description="Critic MLP widths; None: the actor's hidden.")
-    lr: float = Field(3e-4, gt=0, description="Adam learning rate of actor, critics and temperature (initial value under a linear schedule).")
-    lr_schedule: Schedule = Field("constant", description="linear: anneal lr to 0 over trainer.total_env_steps (the RL Zoo's lin_ prefix).")
-    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
-    tau: float = Field(0.005, gt=0, le=1, description="Polyak coefficient of the target critics per gradient step.")
-    batch_size: int = Field(256, ge=1, description="Transitions per minibatch.")
-    buffer_size: int = Field(1_000_000, ge=1, description="Replay capacity in transitions.")
-    learning_starts: int = Field(100, ge=0, description="Env steps of uniform-random actions before learning.")
-    train_freq: int = Field(64, ge=1, description="Env steps (over all envs) collected per iteration.")
-    gradient_steps: int = Field(
-        64, ge=1, description="Updates per iteration; equal to train_freq keeps SB3's one update per env step, in blocks that amortize each iteration's cost."
-    )
-    n_step: int = Field(1, ge=1, description="n-step returns in the critic target.")
     ent_coef: float | None = Field(None, gt=0, description="Fixed temperature alpha; None: tuned automatically toward target_entropy.")
     ent_coef_init: float = Field(1.0, gt=0, description="Initial alpha when tuned automatically (SB3's 'auto' starts at 1).")
     target_entropy: float | None = Field(None, description="Entropy the tuned alpha aims for; None: -dim(A) (the paper's heuristic).")
     target_update_interval: int = Field(1, ge=1, description="Gradient steps between Polyak updates of the target critics.")
-    max_grad_norm: float | None = Field(None, gt=0, description="Clip each network's gradient norm (None: no clipping, as SB3).")
 
 
 @register_algorithm("sac", SACConfig, RL_TASK)

@@ -24,34 +24,22 @@ from raylight.core.registry import register_algorithm
 from raylight.rl.acting import Exploration
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.continuous import ContinuousActorConfig, TwinQ, build_deterministic_actor
-from raylight.rl.learner import Schedule
 from raylight.rl.losses import smoothed_target_actions
-from raylight.rl.off_policy import OffPolicyLearner, update_target
+from raylight.rl.off_policy import OffPolicyLearner, ReplayActorCriticConfig, update_target
 from raylight.rl.replay import ReplayBatch
 from raylight.rl.returns import td_target
 from raylight.rl.task import RL_TASK
 
 
-class TD3Config(ContinuousActorConfig):
+class TD3Config(ReplayActorCriticConfig):
     model_config = ConfigDict(extra="forbid")
 
     hidden: list[int] = Field(default_factory=lambda: [400, 300], description="Actor MLP widths (the critics' too unless critic_hidden); the paper's 400-300.")
-    critic_hidden: list[int] | None = Field(None, description="Critic MLP widths; None: the actor's hidden.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate of actor and critics (initial value under a linear schedule).")
-    lr_schedule: Schedule = Field("constant", description="linear: anneal lr to 0 over trainer.total_env_steps.")
-    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor.")
-    tau: float = Field(0.005, gt=0, le=1, description="Polyak coefficient of the target networks per policy update.")
-    batch_size: int = Field(256, ge=1, description="Transitions per minibatch.")
-    buffer_size: int = Field(1_000_000, ge=1, description="Replay capacity in transitions.")
-    learning_starts: int = Field(100, ge=0, description="Env steps of uniform-random actions before learning.")
-    train_freq: int = Field(64, ge=1, description="Env steps (over all envs) collected per iteration.")
-    gradient_steps: int = Field(64, ge=1, description="Critic updates per iteration; equal to train_freq keeps one update per env step.")
-    n_step: int = Field(1, ge=1, description="n-step returns in the critic target.")
     action_noise: float = Field(0.1, ge=0, description="Exploration: std of Gaussian action noise, in half-ranges of the action Box.")
     policy_delay: int = Field(2, ge=1, description="Critic updates per actor and target update.")
     target_policy_noise: float = Field(0.2, ge=0, description="Std of the target smoothing noise, in half-ranges of the action Box.")
     target_noise_clip: float = Field(0.5, ge=0, description="Clip of the target smoothing noise, in half-ranges of the action Box.")
-    max_grad_norm: float | None = Field(None, gt=0, description="Clip each network's gradient norm (None: no clipping, as SB3).")
 
 
 @register_algorithm("td3", TD3Config, RL_TASK)
