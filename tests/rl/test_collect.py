@@ -9,9 +9,6 @@ import numpy as np
 import pytest
 
 from raylight.core.cli import main
-from raylight.core.config import load_config
-from raylight.core.run import train
-from tests.helpers import quiet
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,11 +40,11 @@ def test_random_frames_read_back_as_a_dataset_with_the_stated_counts(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
 
 
-def test_frames_from_a_trained_runs_policy(run_root: str, tmp_path: Path) -> None:
-    run = train(load_config(ROOT / "configs" / "dqn-cartpole.yaml", [*quiet(run_root), "trainer.total_env_steps=1024", "agent.learning_starts=256",
-                                                                    "eval.every_env_steps=100000", "eval.episodes=1", "eval.stop_at_return=null"]))
+def test_frames_from_a_trained_runs_policy(tmp_path: Path) -> None:
+    """The committed DQN fixture checkpoint (tests/fixtures/checkpoints: 512 env steps on CartPole) acts."""
+    checkpoint = ROOT / "tests" / "fixtures" / "checkpoints" / "v0.1.0-format1" / "dqn.ckpt"
     out = tmp_path / "policy-frames"
-    assert main(["collect", str(run.run_dir), "--steps", "200", "--envs", "2", "--out", str(out)]) == 0
+    assert main(["collect", str(checkpoint), "--steps", "200", "--envs", "2", "--out", str(out)]) == 0
     meta = json.loads((out / "frames.json").read_text())
-    assert meta["policy"].startswith("dqn from") and "1,024 env steps trained" in meta["policy"]
+    assert meta["policy"].startswith("dqn from") and "512 env steps trained" in meta["policy"]
     assert meta["frames"] == 200 and meta["env"]["id"] == "CartPole-v1"
