@@ -56,6 +56,8 @@ def collect_frames(
 ) -> dict[str, Any]:
     """Sample ``steps`` env steps (over ``num_envs`` envs) and write them as a frame dataset into ``out``."""
     out = Path(out)
+    if num_envs < 1:
+        raise ConfigError(f"--envs: need at least 1 env, got {num_envs}")
     if steps < num_envs:
         raise ConfigError(f"--steps: {steps} is fewer than one step for each of the {num_envs} envs")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -37,6 +37,8 @@ def test_random_frames_read_back_as_a_dataset_with_the_stated_counts(tmp_path: P
     # no half-made dataset and no overwrite: a second collection into the same directory is one line
     assert main(["collect", "CartPole-v1", "--steps", "100", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
+    assert main(["collect", "CartPole-v1", "--steps", "100", "--envs", "0", "--out", str(tmp_path / "none")]) == 2
+    assert "--envs" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
 
 
