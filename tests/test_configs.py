@@ -40,6 +40,8 @@ def test_every_config_smoke_runs(path: Path, run_root: str, text_cache: str) -> 
         extra = TINY["rl"] + (["agent.learning_starts=128"] if hasattr(load_config(path).agent, "learning_starts") else [])
         if load_config(path).algo in ("sac", "td3"):  # a few updates of the shipped network widths, not 384
             extra += ["agent.gradient_steps=4"]
+        if load_config(path).algo == "pets":  # a few model updates and a small planner: the smoke run is not a learning test
+            extra += ["agent.gradient_steps=4", "agent.population=16", "agent.elites=4", "agent.horizon=5"]
         if load_config(path).env.atari_preprocessing:  # an untrained greedy Pong player never ends a game
             extra += ["env.max_episode_steps=200"] + (["agent.buffer_size=2000"] if "dqn" in path.stem else [])
         if hasattr(load_config(path).agent, "n_steps"):  # one small update, not 16k steps

@@ -79,6 +79,11 @@ def export_policy(
         raise ConfigError(f"--out: {out} already holds an exported policy; choose another directory or pass --overwrite")
     checkpoint = find_checkpoint(run_or_ckpt, which)
     module = load_agent(checkpoint, trust_checkpoint_env=trust_checkpoint_env)
+    if not getattr(module.acting_network(), "exportable", True):
+        raise ConfigError(
+            f"raylight export: {module.cfg.algo} acts by planning through its learned model at every step, which no export format "
+            "represents; act with raylight.load_policy(run) or raylight evaluate"
+        )
     actor = module.cpu_actor()
     recurrent = actor.initial_state(1) is not None
     if recurrent and fmt == "safetensors":

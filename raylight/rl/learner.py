@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -131,7 +131,7 @@ class Learner(pl.LightningModule):
         if self.return_moments is not None:
             self.return_moments = self.return_moments.merge(self._gathered([b.return_moments for b in batches], ()))
 
-    def _gathered(self, parts: list[Moments | None], shape: tuple[int, ...]) -> Moments:
+    def _gathered(self, parts: Sequence[Moments | None], shape: tuple[int, ...]) -> Moments:
         """This rank's moments merged, then summed over learner ranks (every rank keeps identical statistics)."""
         new = Moments.empty(shape)
         for part in parts:

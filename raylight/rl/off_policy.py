@@ -76,7 +76,7 @@ class OffPolicyLearner(Learner):
             obs_dtype=obs_space.dtype,
             action_shape=() if discrete else tuple(act_space.shape),
             action_dtype=np.int64 if discrete else np.float32,
-            gamma=hp.gamma,
+            gamma=getattr(hp, "gamma", 1.0),  # model-based learners read raw rewards; discount 0 marks a termination
             n_step=getattr(hp, "n_step", 1),
             prioritized=getattr(hp, "prioritized", False),
             alpha=getattr(hp, "per_alpha", 0.6),

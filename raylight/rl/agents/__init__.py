@@ -1,3 +1,3 @@
 """RL algorithms (one file each) and the networks they share. Importing registers every algorithm."""
 
-from raylight.rl.agents import a2c, appo, dqn, impala, ppo, recurrent_ppo, reinforce, sac, td3  # noqa: F401
+from raylight.rl.agents import a2c, appo, dqn, impala, pets, ppo, recurrent_ppo, reinforce, sac, td3  # noqa: F401

@@ -1,0 +1,147 @@
+"""PETS (model-based) against raylight's SAC (model-free) in one run: env steps and wall time to reach SAC's return.
+
+For each env in --envs, seeds 0..2: SAC runs its whole budget with evaluations along the way; its median final greedy
+return over the seeds is the target; PETS then runs with ``eval.stop_at_return`` at that target. Reported: the env
+steps PETS needed against SAC's budget (goal: at most 1/4) and against the env steps SAC itself first reached the
+target, and both wall times (the price of planning at every step).
+
+SAC runs configs/sac-pendulum.yaml (the RL Zoo's settings) with 64x64 networks, as tests/rl/agents/test_sac.py:
+a sixteenth of the shipped width's CPU time per update, which a 2-core machine needs to run 6 SAC seeds at all.
+
+Medians over seeds; results in benchmarks/results/model_based.md (+ model_based.png, model_based_runs.json).
+Usage: python benchmarks/bench_model_based.py [--envs pendulum,reacher] [--seeds 0,1,2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import (  # noqa: E402
+    RESULTS,
+    machine_line,
+    markdown_table,
+    median,
+    quiet_environment,
+    ratio,
+    run_raylight,
+    write_result,
+)
+
+RUNS_FILE = RESULTS / "model_based_runs.json"
+# env -> (id, SAC budget and its eval interval, PETS config + overrides, PETS budget and eval interval)
+ENVS: dict[str, dict[str, Any]] = {
+    "pendulum": {
+        "id": "Pendulum-v1", "sac_budget": 20_000, "sac_eval": 1000, "sac_extra": [],
+        "pets_config": "pets-pendulum.yaml", "pets_budget": 5000, "pets_eval": 200, "pets_extra": [],
+    },
+    "reacher": {
+        "id": "Reacher-v5", "sac_budget": 20_000, "sac_eval": 1000, "sac_extra": ["agent.learning_starts=1000"],
+        "pets_config": "pets-reacher.yaml", "pets_budget": 5000, "pets_eval": 250, "pets_extra": [],
+    },
+}
+SAC_SMALL = ["agent.hidden=[64,64]", "agent.learning_starts=1000", "eval.episodes=10", "eval.stop_at_return=null"]
+
+
+def first_reaching(curve: list[tuple[float, float]], target: float) -> float | None:
+    return next((steps for steps, ret in curve if ret >= target), None)
+
+
+def run_env(name: str, seeds: list[int], quick: bool) -> dict[str, Any]:
+    spec = ENVS[name]
+    scale = 0.1 if quick else 1.0
+    sac_budget = int(spec["sac_budget"] * scale)
+    sac = [
+        run_raylight("sac-pendulum.yaml", s, [f"env.id={spec['id']}", *SAC_SMALL, *spec["sac_extra"],
+                                                f"trainer.total_env_steps={sac_budget}", f"eval.every_env_steps={spec['sac_eval']}"])
+        for s in seeds
+    ]
+    target = median([r["final"] for r in sac])
+    pets = [
+        run_raylight(spec["pets_config"], s, [f"trainer.total_env_steps={int(spec['pets_budget'] * scale)}", *spec["pets_extra"],
+                                              f"eval.every_env_steps={spec['pets_eval']}", "eval.episodes=5", f"eval.stop_at_return={target}"])
+        for s in seeds
+    ]
+    return {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets": pets}
+
+
+def row(result: dict[str, Any]) -> list[Any]:
+    pets_steps = [r["steps"] for r in result["pets"]]
+    reached = [s for s in pets_steps if s is not None]
+    sac_first = [first_reaching(r["curve"], result["target"]) for r in result["sac"]]
+    sac_first_med = median([s for s in sac_first if s is not None]) if any(s is not None for s in sac_first) else None
+    pets_med = median(reached) if len(reached) == len(pets_steps) else None
+    return [
+        result["env"],
+        result["target"],
+        f"{len(reached)}/{len(pets_steps)}",
+        pets_med if pets_med is not None else "not all seeds",
+        result["sac_budget"],
+        ratio(pets_med, result["sac_budget"]) if pets_med else None,
+        sac_first_med,
+        ratio(pets_med, sac_first_med) if pets_med and sac_first_med else None,
+        median([r["wall"] for r in result["pets"]]),
+        median([r["wall"] for r in result["sac"]]),
+    ]
+
+
+def plot(results: list[dict[str, Any]]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 3.6), squeeze=False)
+    for ax, result in zip(axes[0], results, strict=False):
+        for key, color in (("sac", "tab:blue"), ("pets", "tab:red")):
+            for i, run in enumerate(result[key]):
+                xs, ys = zip(*run["curve"], strict=False) if run["curve"] else ((), ())
+                ax.plot(xs, ys, color=color, alpha=0.8, marker="o", ms=2, label=key.upper() if i == 0 else None)
+        ax.axhline(result["target"], color="gray", ls="--", lw=1, label="SAC's final (median)")
+        ax.set_xscale("log")
+        ax.set_title(result["env"])
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("greedy eval return")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = RESULTS / "model_based.png"
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", default="pendulum,reacher")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--quick", action="store_true", help="a tenth of every budget (checks that the script runs)")
+    args = parser.parse_args()
+    quiet_environment()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results = [run_env(name, seeds, args.quick) for name in args.envs.split(",")]
+    if not args.quick:
+        RUNS_FILE.write_text(json.dumps(results, indent=1, default=float))
+    headers = ["env", "target: SAC's final return", "PETS seeds reaching it", "PETS env steps (median)", "SAC budget",
+               "PETS / SAC budget", "SAC env steps to first reach it (median)", "PETS / SAC first", "PETS wall s", "SAC wall s"]
+    body = "\n".join([
+        "# Model-based (PETS) vs model-free (SAC)",
+        "",
+        machine_line(),
+        "",
+        __doc__.split("\n\n")[1],
+        "",
+        markdown_table(headers, [row(r) for r in results]),
+        "",
+        f"Seeds {args.seeds}; {'quick check, not a result' if args.quick else 'curves: model_based.png, runs: model_based_runs.json'}.",
+    ])
+    if not args.quick:
+        plot(results)
+    print(write_result("model_based_quick" if args.quick else "model_based", body))
+
+
+if __name__ == "__main__":
+    main()
