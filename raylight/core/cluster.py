@@ -247,7 +247,7 @@ def check_resources_fit(cfg: ExperimentConfig, actor_cpus_per_rank: float) -> No
     import ray
 
     ranks = cfg.trainer.num_workers
-    trainer_cpus = ranks * cfg.trainer.cpus_per_worker if ranks > 1 else 0.0  # one rank runs in this process
+    trainer_cpus = ranks * cfg.trainer.cpus_per_worker if cfg.trainer.under_ray_train else 0.0  # else one rank runs in this process
     need = trainer_cpus + ranks * actor_cpus_per_rank
     have = float(ray.cluster_resources().get("CPU", 0.0))
     if need > have + 1e-9:

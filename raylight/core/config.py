@@ -36,14 +36,20 @@ class TrainerConfig(Section):
         None, ge=1, description="Learner intra-op threads on CPU; None: the kind's default (1 for RL: small nets, cores shared with rollout workers)."
     )
     max_failures: int = Field(
-        0, ge=0, description="Multi-rank runs: a learner rank that dies (its process killed, its node lost) restarts every rank "
-        "from the last checkpoint this many times (Ray Train FailureConfig); each recovery is listed in summary.json.",
+        0, ge=0, description="A learner rank that dies (its process killed, its node lost) restarts every rank from the last "
+        "checkpoint this many times (Ray Train FailureConfig); each recovery is listed in summary.json. Above 0 a single learner "
+        "runs as a Ray Train worker too, supervised by the driver process, so that it can be restarted.",
     )
     numerics: Literal["stop", "skip"] = Field(
         "stop",
         description="NaN/inf in experience, a loss or a gradient: stop (one line, last good checkpoint kept) or skip (drop that "
         "batch or update and count it under numerics/* in metrics and summary.json).",
     )
+
+    @property
+    def under_ray_train(self) -> bool:
+        """Learner ranks run as Ray Train workers: several of them, or one that must be restartable."""
+        return self.num_workers > 1 or self.max_failures > 0
 
 
 class TrackingConfig(Section):

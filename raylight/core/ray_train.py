@@ -36,8 +36,8 @@ def _import_ray_train() -> tuple[Any, Any, Any, Any]:
         from ray.train.torch import TorchTrainer
     except ImportError as exc:
         raise ConfigError(
-            f"trainer.num_workers > 1 runs under Ray Train, which is not importable here ({exc}); "
-            "install it with: pip install 'ray[train]'  (or set trainer.num_workers: 1)"
+            f"trainer.num_workers > 1 and trainer.max_failures > 0 run under Ray Train, which is not importable here ({exc}); "
+            "install it with: pip install 'ray[train]'  (or set trainer.num_workers: 1, trainer.max_failures: 0)"
         ) from None
     return TorchTrainer, ScalingConfig, RunConfig, FailureConfig
 

@@ -4,7 +4,7 @@ Every kind of experiment goes through ``train``; a ``Task`` supplies only what d
 sources + DataModule, evaluation callbacks, summary metrics). This module owns, once: seeding, the
 run directory, the resolved config, trainer building, checkpoints (periodic, last, best, final on
 failure) and resume, the logger, interrupt and failure handling, teardown and ``summary.json``.
-``trainer.num_workers > 1`` runs the same ``fit_rank`` once per Ray Train worker (``core.ray_train``).
+``trainer.num_workers > 1`` (or ``trainer.max_failures > 0``) runs the same ``fit_rank`` once per Ray Train worker (``core.ray_train``).
 """
 
 from __future__ import annotations
@@ -100,14 +100,14 @@ def train(
     ckpt_path = check_resume(cfg, resume_from) if resume_from is not None else None
     task.check(cfg)
     resolve_accelerator(cfg)
-    if cfg.trainer.num_workers > 1 or task.uses_ray(cfg):
+    if cfg.trainer.under_ray_train or task.uses_ray(cfg):
         init_ray(cfg.ray)
         check_resources_fit(cfg, task.actor_cpus(cfg))
     run_dir = create_run_dir(cfg)
     t0 = time.perf_counter()
     try:
         save_config(cfg, run_dir / "config.yaml")
-        if cfg.trainer.num_workers > 1:
+        if cfg.trainer.under_ray_train:
             from raylight.core.ray_train import fit_distributed
 
             metrics = fit_distributed(cfg, run_dir, ckpt_path)

@@ -114,6 +114,8 @@ def run_study(cfg: ExperimentConfig, study: str, space: dict[str, Any], spec: Sw
     task = get_algorithm(cfg.algo).task
     if cfg.trainer.num_workers > 1:
         raise ConfigError("trainer.num_workers: seeds and sweeps run one learner rank per trial (set trainer.num_workers=1)")
+    if cfg.trainer.max_failures > 0:
+        raise ConfigError("trainer.max_failures: seeds and sweeps run each trial in a Ray Tune worker, which cannot restart its learner (set 0)")
     study_dir = durable_run_root(cfg.run_root).resolve() / study
     base = cfg.to_dict()
     base["run_root"] = str(study_dir)

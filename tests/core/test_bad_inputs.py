@@ -60,6 +60,7 @@ def _cases(tmp_path: Path) -> list[tuple[list[str], str]]:
          "the held-out test split is empty"),
         (["train", DQN, "--seeds", "-1"], "--seeds: '-1': seeds must be 0 or more"),
         (["train", DQN, "--seeds", "1,,2"], "--seeds: '1,,2' is not a list of integers"),
+        (["train", DQN, "--seeds", "0,1", "trainer.max_failures=1"], "trainer.max_failures: seeds and sweeps run each trial in a Ray Tune worker"),
         (["sweep", DQN, str(sweeps / "empty.yaml")], "parameters: name at least one config key"),
         (["sweep", DQN, str(sweeps / "reversed.yaml")], "parameters.agent.lr.uniform: low 0.1 must be below high 0.001"),
         (["sweep", DQN, str(sweeps / "logzero.yaml")], "parameters.agent.lr.loguniform: low 0 must be positive"),

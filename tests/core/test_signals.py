@@ -201,15 +201,17 @@ def test_interrupted_and_resumed_dqn_matches_the_uninterrupted_run_in_updates_an
 
 
 @pytest.mark.slow
-def test_a_killed_learner_rank_is_recovered_from_the_last_checkpoint(tmp_path: Path) -> None:
-    """2-rank PPO with trainer.max_failures=1: kill -9 of one Ray Train worker mid-run; Ray Train restarts the
-    worker group, every rank resumes from last.ckpt, the run completes its budget and summary.json lists the
-    recovery (before: the run ended `failed`, to be resumed by hand)."""
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_killed_learner_rank_is_recovered_from_the_last_checkpoint(tmp_path: Path, ranks: int) -> None:
+    """PPO with trainer.max_failures=1, one learner or two ranks: kill -9 of a Ray Train worker mid-run; Ray Train
+    restarts the worker group, every rank resumes from last.ckpt, the run completes its budget and summary.json lists
+    the recovery (before: the run ended `failed`, to be resumed by hand; a single learner ran in the driver's
+    process, where nothing could restart it)."""
     import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path: imported first, or psutil is missing
 
     psutil = importlib.import_module("psutil")
     run_root = tmp_path / "runs"
-    proc = _start(str(ROOT / "configs" / "ppo-cartpole.yaml"), run_root, "trainer.num_workers=2", "trainer.cpus_per_worker=0.5",
+    proc = _start(str(ROOT / "configs" / "ppo-cartpole.yaml"), run_root, f"trainer.num_workers={ranks}", "trainer.cpus_per_worker=0.5",
                   "rollout.num_workers=0", "trainer.max_failures=1", "checkpoint.every_iterations=2", "trainer.total_env_steps=12288",
                   "eval.every_env_steps=100000", "eval.episodes=1", "eval.stop_at_return=null", "tracking.backend=none")
     try:
