@@ -8,8 +8,13 @@ target, and both wall times (the price of planning at every step).
 SAC runs configs/sac-pendulum.yaml (the RL Zoo's settings) with 64x64 networks, as tests/rl/agents/test_sac.py:
 a sixteenth of the shipped width's CPU time per update, which a 2-core machine needs to run 6 SAC seeds at all.
 
-Medians over seeds; results in benchmarks/results/model_based.md (+ model_based.png, model_based_runs.json).
-Usage: python benchmarks/bench_model_based.py [--envs pendulum,reacher] [--seeds 0,1,2] [--quick]
+The planning part times what planning costs a rollout worker per env step (one core, one env: the planner's act on
+one observation) for each shipped PETS config and for the paper's sizes (200x200x200 members, population 500,
+horizon 30, 5 CEM iterations), against SAC's actor.
+
+Medians over seeds; results in benchmarks/results/model_based.md (+ model_based.png, model_based_runs.json,
+model_based_planning.json). Each part rewrites the page from every part's saved results.
+Usage: python benchmarks/bench_model_based.py [--parts learning,planning] [--envs pendulum,reacher] [--seeds 0,1,2] [--quick]
 """
 
 from __future__ import annotations
@@ -34,18 +39,20 @@ from benchmarks.common import (  # noqa: E402
 )
 
 RUNS_FILE = RESULTS / "model_based_runs.json"
+PLANNING_FILE = RESULTS / "model_based_planning.json"
 # env -> (id, SAC budget and its eval interval, PETS config + overrides, PETS budget and eval interval)
 ENVS: dict[str, dict[str, Any]] = {
     "pendulum": {
         "id": "Pendulum-v1", "sac_budget": 20_000, "sac_eval": 1000, "sac_extra": [],
-        "pets_config": "pets-pendulum.yaml", "pets_budget": 5000, "pets_eval": 200, "pets_extra": [],
+        "pets_config": "pets-pendulum.yaml", "pets_budget": 5000, "pets_eval": 400, "pets_extra": [],
     },
     "reacher": {
         "id": "Reacher-v5", "sac_budget": 20_000, "sac_eval": 1000, "sac_extra": ["agent.learning_starts=1000"],
         "pets_config": "pets-reacher.yaml", "pets_budget": 5000, "pets_eval": 250, "pets_extra": [],
     },
 }
-SAC_SMALL = ["agent.hidden=[64,64]", "agent.learning_starts=1000", "eval.episodes=10", "eval.stop_at_return=null"]
+EVAL_EPISODES = 10  # the same episodes (eval seeds) for both: Pendulum's return depends much on the start state
+SAC_SMALL = ["agent.hidden=[64,64]", "agent.learning_starts=1000", f"eval.episodes={EVAL_EPISODES}", "eval.stop_at_return=null"]
 
 
 def first_reaching(curve: list[tuple[float, float]], target: float) -> float | None:
@@ -64,7 +71,8 @@ def run_env(name: str, seeds: list[int], quick: bool) -> dict[str, Any]:
     target = median([r["final"] for r in sac])
     pets = [
         run_raylight(spec["pets_config"], s, [f"trainer.total_env_steps={int(spec['pets_budget'] * scale)}", *spec["pets_extra"],
-                                              f"eval.every_env_steps={spec['pets_eval']}", "eval.episodes=5", f"eval.stop_at_return={target}"])
+                                              f"eval.every_env_steps={spec['pets_eval']}", f"eval.episodes={EVAL_EPISODES}",
+                                              f"eval.stop_at_return={target}"])
         for s in seeds
     ]
     return {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets": pets}
@@ -114,33 +122,85 @@ def plot(results: list[dict[str, Any]]) -> Path:
     return path
 
 
+def time_planning(repeats: int = 20) -> list[dict[str, Any]]:
+    """Milliseconds per env step of acting, in one thread on one observation, as a rollout worker does."""
+    import time
+
+    import gymnasium as gym
+    import torch
+
+    from raylight.core.config import load_config
+    from raylight.rl.continuous import ContinuousActorConfig, build_squashed_gaussian_actor
+    from raylight.rl.dynamics import PlannerConfig, build_planner
+
+    torch.set_num_threads(1)
+    paper = {"hidden": [200, 200, 200], "population": 500, "elites": 50, "horizon": 30, "cem_iterations": 5}
+    cases: list[tuple[str, str, Any]] = []
+    for name in ("pets-pendulum.yaml", "pets-reacher.yaml"):
+        cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
+        fields = cfg.agent.model_dump(include=set(PlannerConfig.model_fields))
+        cases.append((f"PETS, {name}", cfg.env.id, PlannerConfig.model_validate(fields)))
+        cases.append((f"PETS, paper sizes, {cfg.env.id}", cfg.env.id, PlannerConfig.model_validate({**fields, **paper})))
+    cases.append(("SAC actor [256, 256]", "Pendulum-v1", None))
+    rows = []
+    for label, env_id, net in cases:
+        env = gym.make(env_id)
+        if net is None:
+            actor = build_squashed_gaussian_actor(ContinuousActorConfig(hidden=[256, 256]), env.observation_space, env.action_space)
+        else:
+            actor = build_planner(net, env.observation_space, env.action_space)
+        obs = torch.as_tensor(env.reset(seed=0)[0], dtype=torch.float32).unsqueeze(0)
+        actor.act(obs)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            actor.act(obs)
+            times.append(1000 * (time.perf_counter() - t0))
+        rows.append({"case": label, "env": env_id, "ms_per_step": median(times)})
+    return rows
+
+
+def render() -> str:
+    parts = ["# Model-based (PETS) vs model-free (SAC)", "", machine_line(), "", __doc__.split("\n\n")[1], ""]
+    if RUNS_FILE.is_file():
+        results = json.loads(RUNS_FILE.read_text())
+        headers = ["env", "target: SAC's final return", "PETS seeds reaching it", "PETS env steps (median)", "SAC budget",
+                   "PETS / SAC budget", "SAC env steps to first reach it (median)", "PETS / SAC first", "PETS wall s", "SAC wall s"]
+        parts += [markdown_table(headers, [row(r) for r in results]), "",
+                  f"{len(results[0]['sac'])} seeds each; curves: model_based.png, runs: model_based_runs.json.", ""]
+    if PLANNING_FILE.is_file():
+        planning = json.loads(PLANNING_FILE.read_text())
+        parts += ["## What planning costs a rollout worker", "", __doc__.split("\n\n")[2], "",
+                  markdown_table(["acting network", "env", "ms per env step (median of 20)"],
+                                 [[r["case"], r["env"], r["ms_per_step"]] for r in planning]), ""]
+    return "\n".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="learning,planning")
     parser.add_argument("--envs", default="pendulum,reacher")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true", help="a tenth of every budget (checks that the script runs)")
     args = parser.parse_args()
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
-    results = [run_env(name, seeds, args.quick) for name in args.envs.split(",")]
+    parts = args.parts.split(",")
+    if "learning" in parts:
+        results = [run_env(name, seeds, args.quick) for name in args.envs.split(",")]
+        if args.quick:
+            print(markdown_table(["env", "target"], [[r["env"], r["target"]] for r in results]))
+        else:
+            RUNS_FILE.write_text(json.dumps(results, indent=1, default=float))
+            plot(results)
+    if "planning" in parts:
+        planning = time_planning(3 if args.quick else 20)
+        if args.quick:
+            print(markdown_table(["case", "ms per env step"], [[r["case"], r["ms_per_step"]] for r in planning]))
+        else:
+            PLANNING_FILE.write_text(json.dumps(planning, indent=1))
     if not args.quick:
-        RUNS_FILE.write_text(json.dumps(results, indent=1, default=float))
-    headers = ["env", "target: SAC's final return", "PETS seeds reaching it", "PETS env steps (median)", "SAC budget",
-               "PETS / SAC budget", "SAC env steps to first reach it (median)", "PETS / SAC first", "PETS wall s", "SAC wall s"]
-    body = "\n".join([
-        "# Model-based (PETS) vs model-free (SAC)",
-        "",
-        machine_line(),
-        "",
-        __doc__.split("\n\n")[1],
-        "",
-        markdown_table(headers, [row(r) for r in results]),
-        "",
-        f"Seeds {args.seeds}; {'quick check, not a result' if args.quick else 'curves: model_based.png, runs: model_based_runs.json'}.",
-    ])
-    if not args.quick:
-        plot(results)
-    print(write_result("model_based_quick" if args.quick else "model_based", body))
+        print(write_result("model_based", render()))
 
 
 if __name__ == "__main__":
