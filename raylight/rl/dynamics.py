@@ -81,7 +81,8 @@ def cem(
     score them (``objective``: (B, P, H, A) -> (B, P)), refit to the ``elites`` best; ``momentum`` keeps that
     share of the previous fit (PETS's alpha). Returns the final mean (B, H, A)."""
     for _ in range(iterations):
-        samples = (mean.unsqueeze(1) + std.unsqueeze(1) * torch.randn(mean.shape[0], population, *mean.shape[1:])).clamp(-1.0, 1.0)
+        noise = torch.randn(mean.shape[0], population, *mean.shape[1:], device=mean.device)
+        samples = (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp(-1.0, 1.0)
         scores = objective(samples)
         top = scores.topk(elites, dim=1).indices  # (B, K)
         best = samples.gather(1, top[:, :, None, None].expand(-1, -1, *mean.shape[1:]))
@@ -218,11 +219,11 @@ class PETSPlanner(nn.Module):
         if explore.epsilon is not None or explore.action_noise is not None:
             raise ValueError("PETS explores through its sampled plans; Exploration.epsilon/action_noise are for other actors")
         B, H, A = obs.shape[0], self.net.horizon, self.act_dim
-        previous = self.initial_state(B) if state is None else state.float()
+        previous = self.initial_state(B).to(obs.device) if state is None else state.float()
         if episode_start is not None:
             previous = previous * (1.0 - episode_start.float().unsqueeze(1))
         previous = previous.reshape(B, H, A)
-        mean = torch.cat([previous[:, 1:], torch.zeros(B, 1, A)], dim=1)  # the rest of the last plan, then the box centre
+        mean = torch.cat([previous[:, 1:], torch.zeros(B, 1, A, device=obs.device)], dim=1)  # the rest of the last plan, then the box centre
         std = torch.full_like(mean, self.net.cem_init_std)
 
         def step(x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
