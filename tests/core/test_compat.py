@@ -29,7 +29,7 @@ def _fixture(release: Path, name: str, tmp_path: Path) -> tuple[Path, str, list[
     recipe = json.loads((release / "recipes.json").read_text())[name]
     ckpt = tmp_path / f"{name}.ckpt"
     shutil.copy(release / f"{name}.ckpt", ckpt)  # never touch the committed file
-    return ckpt, str(ROOT / "configs" / recipe["config"]), recipe["overrides"]
+    return ckpt, str(ROOT / "configs" / recipe["config"]), [o.replace("{fixtures}", str(FIXTURES)) for o in recipe["overrides"]]
 
 
 def _ok(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
