@@ -234,11 +234,19 @@ def split_indices(cfg: DataConfig, split: Split) -> np.ndarray:
 
 def split_arrays(cfg: DataConfig, split: Split) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of one split: used by the learner for evaluation and plots."""
+    from raylight.ssl.frames import is_frames_dir, split_frames
+
+    if is_frames_dir(cfg.dataset):
+        return split_frames(cfg, split)  # only the split's chunk files
     ds, idx = load_dataset(cfg), split_indices(cfg, split)
     return ds.x[idx], ds.y[idx]
 
 
 def dataset_info(cfg: DataConfig) -> DatasetInfo:
+    from raylight.ssl.frames import frames_info, is_frames_dir
+
+    if is_frames_dir(cfg.dataset):
+        return frames_info(cfg)  # from frames.json alone: no chunk is opened
     ds = load_dataset(cfg)
     return DatasetInfo(
         name=ds.name,
