@@ -126,22 +126,28 @@ class RawFrames:
 
 
 def read_frames(index: FrameIndex, ranges: list[FrameRange]) -> RawFrames:
-    """Open only the files ``ranges`` name (each once), keeping just their rows."""
+    """Open only the files ``ranges`` name, each once, copying just their rows into one preallocated array: the peak
+    memory is those rows plus one chunk file."""
     offsets = dict(zip(index.files, index.offsets[:-1].tolist(), strict=False))
-    xs, eps, segs, ids = [], [], [], []
+    n = sum(r.stop - r.start for r in ranges)
+    x = np.empty((n, *index.obs_shape), index.obs_dtype)  # (n, *obs_shape) as stored
+    episode, segment, ids = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    row = 0
     for i, r in enumerate(ranges):
-        path = index.root / r.file
+        path, rows = index.root / r.file, slice(row, row + r.stop - r.start)
         try:
             with np.load(path, allow_pickle=False) as f:
-                xs.append(f["x"][r.start : r.stop])
-                eps.append(f["episode"][r.start : r.stop].astype(np.int64))
+                chunk = f["x"]
+                if chunk.shape[1:] != index.obs_shape or chunk.dtype != x.dtype or len(chunk) < r.stop:
+                    raise ValueError(f"holds {len(chunk)} frames {chunk.shape[1:]} {chunk.dtype}, {META} says {r.stop}+ frames {index.obs_shape} {x.dtype}")
+                x[rows] = chunk[r.start : r.stop]
+                episode[rows] = f["episode"][r.start : r.stop]
         except (OSError, ValueError, KeyError, EOFError) as exc:
             raise ConfigError(f"data.dataset: {path}: not a readable frame chunk ({type(exc).__name__}: {exc})") from None
-        segs.append(np.full(r.stop - r.start, i, np.int64))
-        ids.append(offsets[r.file] + np.arange(r.start, r.stop, dtype=np.int64))
-    if not ranges:
-        return RawFrames(np.zeros((0, *index.obs_shape), index.obs_dtype), *(np.zeros(0, np.int64) for _ in range(3)))
-    return RawFrames(np.concatenate(xs), np.concatenate(eps), np.concatenate(segs), np.concatenate(ids))
+        segment[rows] = i
+        ids[rows] = offsets[r.file] + np.arange(r.start, r.stop, dtype=np.int64)
+        row = rows.stop
+    return RawFrames(x, episode, segment, ids)
 
 
 def temporal_pairs(episode: np.ndarray, segment: np.ndarray, k: int) -> np.ndarray:
