@@ -138,3 +138,22 @@ def test_a_readers_peak_memory_is_its_own_frames_plus_one_chunk(tmp_path: Path) 
     # its 2 chunks + the one being read (numpy's zip reader holds about 2 copies of it for a moment; measured 4.6
     # chunks), not the dataset's 12 (the whole-dataset path holds them all, as float32: 48)
     assert peak < 5 * chunk
+
+
+def test_a_broken_frames_directory_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    from raylight.core.errors import ConfigError
+
+    root = write_frames(tmp_path / "frames", files=3)
+    (root / "frames-00001.npz").unlink()
+    with pytest.raises(ConfigError, match="1 chunk file.*missing, e.g. frames-00001.npz"):
+        dataset_info(DataConfig(dataset=str(root)))
+    (root / "frames-00001.npz").write_bytes(b"not a zip")
+    cfg = DataConfig(dataset=str(root), num_shards=3, test_fraction=0.1)
+    with pytest.raises(ConfigError, match=r"frames-00001.npz: not a readable frame chunk"):
+        FrameShardReader(cfg, "train", [1], seed=0)
+    from raylight.ssl.frames import _index
+
+    (root / "frames.json").write_text("{")
+    _index.cache_clear()  # frames.json is read once per process
+    with pytest.raises(ConfigError, match="frames.json: not a readable frames.json"):
+        dataset_info(DataConfig(dataset=str(root)))
