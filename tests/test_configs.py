@@ -26,8 +26,27 @@ def text_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tmp_path_factory.mktemp("text-cache"))
 
 
+FRAMES = {"atc-minatar-breakout": "MinAtar/Breakout-v1"}  # configs that pretrain on `raylight collect` frames of an env
+
+
+@pytest.fixture(scope="module")
+def frames_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A few hundred random-policy frames of each env in FRAMES (about a second each), collected when first asked."""
+    from raylight.rl.collect import collect_frames
+
+    root, made = tmp_path_factory.mktemp("frames"), {}
+
+    def get(env: str) -> str:
+        if env not in made:
+            made[env] = str(root / env.replace("/", "-"))
+            collect_frames(env, 600, made[env], num_envs=2, chunk_frames=200)
+        return made[env]
+
+    return {stem: get(env) for stem, env in FRAMES.items()}
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
-def test_every_config_smoke_runs(path: Path, run_root: str, text_cache: str) -> None:
+def test_every_config_smoke_runs(path: Path, run_root: str, text_cache: str, request: pytest.FixtureRequest) -> None:
     base = ["tracking.backend=none", f"run_root={run_root}", "trainer.progress_bar=false"]
     kind = load_config(path).__class__.__name__
     if kind == "TextExperimentConfig":
@@ -51,6 +70,8 @@ def test_every_config_smoke_runs(path: Path, run_root: str, text_cache: str) -> 
         extra = ["data.num_readers=0"]  # stacked AE needs its layer-wise epochs; finetune trains from scratch below
     else:
         extra = TINY["pretrain"]
+    if path.stem in FRAMES:
+        extra += [f"data.dataset={request.getfixturevalue('frames_dirs')[path.stem]}"]
     if "finetune" in path.stem:
         extra += ["agent.encoder={type: mlp, hidden: [32], code_dim: 8}", "trainer.max_epochs=1"]
     result = train(load_config(path, [*base, *extra]))

@@ -118,7 +118,7 @@ class GaussianEncoder(nn.Module):
         return self.body.layer_groups()
 
 
-def encoder_from_config(cfg: EncoderConfig, in_shape: tuple[int, ...], code_dim: int | None = None, code_activation: CodeActivation | None = None) -> nn.Module:
+def encoder_from_config(cfg: EncoderConfig, in_shape: tuple[int, ...], code_dim: int | None = None, code_activation: CodeActivation | None = None) -> Encoder:
     arch: dict[str, Any] = {
         "type": cfg.type,
         "in_shape": list(in_shape),

@@ -28,21 +28,24 @@ class ReaderConfig(Section):
 class DataConfig(ReaderConfig):
     dataset: str = Field(
         "digits",
-        description="Built-in dataset (digits) or a path: .npy, .npz (keys x[, y]), .parquet, a folder of those, or an image folder (one subfolder per class).",
+        description="Built-in dataset (digits) or a path: .npy, .npz (keys x[, y]), .parquet, a folder of those, an image folder (one subfolder per class), "
+        "or a frames directory from `raylight collect` (streamed: each reader opens only its own chunk files).",
     )
     split_seed: int = Field(0, description="Seed of the train/test split and label subset; fixed apart from `seed` so pretrain and fine-tune runs share a test set.")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="Held-out test fraction (stratified when labels exist).")
     label_fraction: float = Field(1.0, gt=0, le=1, description="Fine-tuning: fraction of training labels used (stratified, at least one per class).")
     label_column: str = Field("label", description="Parquet: the label column; every other column is a feature.")
     image_size: int | None = Field(None, ge=2, description="Image folders: resize to image_size x image_size grayscale (None: images must share one size).")
-    augment: Literal["none", "noise", "simclr"] = Field(
-        "none", description="Recipe applied in the readers: none | noise (denoising AE; clean target kept) | simclr (two augmented views)."
+    augment: Literal["none", "noise", "simclr", "shift"] = Field(
+        "none",
+        description="Recipe applied in the readers: none | noise (denoising AE; clean target kept) | simclr (two augmented views) | shift (random shift of images, ATC's).",
     )
     noise_std: float = Field(0.0, ge=0, description="Gaussian input noise std (noise and simclr recipes).")
     mask_prob: float = Field(0.0, ge=0, lt=1, description="Blank-out noise: probability of zeroing each input value (noise recipe).")
     crop_min_scale: float = Field(0.6, gt=0, le=1, description="simclr: smallest random-resized-crop area fraction.")
     max_rotation_deg: float = Field(15.0, ge=0, le=180, description="simclr: largest random rotation in degrees.")
     max_shift: float = Field(0.1, ge=0, le=1, description="simclr: largest random shift as a fraction of the image side.")
+    shift_pad: int = Field(4, ge=0, description="shift: pad images by this many edge pixels, then crop back at a random offset.")
     cutout_frac: float = Field(0.25, ge=0, lt=1, description="simclr: side of the random cutout square as a fraction of the image side (0: off).")
 
 

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from raylight.core.actors import FailureBudget
 from raylight.ssl.config import ReaderConfig
+from raylight.ssl.frames import FrameShardReader
 from raylight.ssl.shards import (
     ShardBatch,
     ShardGroup,
@@ -167,3 +168,35 @@ class ShardDataModule(pl.LightningDataModule):
         if self.group is not None:
             self.group.close()
             self.group = None
+
+
+class FrameDataModule(ShardDataModule):
+    """Frame readers behind the shard machinery; the epoch plan comes from what the readers hold (temporal pairs are
+    counted only once a reader has read its episode ids), with the same step count on every rank."""
+
+    _plan: list[list[int]] | None = None
+
+    def __init__(self, cfg: ReaderConfig, split: str, seed: int, rank: int | None = None, world_size: int | None = None,
+                 temporal_shift: int = 0) -> None:
+        super().__init__(cfg, split, seed, 0, rank, world_size, FrameShardReader, (temporal_shift,))
+
+    def setup(self, stage: str) -> None:
+        from raylight.ssl.text.data import min_over_ranks, text_plan  # text's reader-counted plan, reused
+
+        super().setup(stage)
+        if self._plan is None:
+            assert self.group is not None, "the readers start in super().setup"
+            counts = self.group.num_samples()
+            self.num_samples = sum(counts)
+            steps = min_over_ranks(-(-sum(counts) // self.cfg.batch_size))
+            if steps == 0:
+                from raylight.core.errors import ConfigError
+
+                raise ConfigError(f"data.dataset: trainer rank {self.rank} got no samples from its frame shards; use fewer shards or collect more frames")
+            self._plan = text_plan(counts, self.cfg.batch_size, steps)
+
+    @property
+    def plan(self) -> list[list[int]]:
+        assert self._plan is not None, "setup() runs first"
+        return self._plan
+

@@ -13,9 +13,10 @@ from raylight.core.errors import ConfigError
 from raylight.core.registry import get_algorithm
 from raylight.core.task import BestMetric, ExportOptions, RankContext, RankParts, check_export_format
 from raylight.ssl.config import SSLExperimentConfig
-from raylight.ssl.data import ShardDataModule
+from raylight.ssl.data import FrameDataModule, ShardDataModule
 from raylight.ssl.datasets import DatasetInfo, dataset_info
 from raylight.ssl.evaluation import TestSplitEvaluation
+from raylight.ssl.frames import is_frames_dir
 
 
 def check_epochs_left(max_epochs: int, checkpoint: dict[str, Any]) -> None:
@@ -82,7 +83,12 @@ class SSLTask:
         info = dataset_info(cfg.data)
         module = get_algorithm(cfg.algo).module_cls(cfg, info)
         num_samples = self.num_samples(info)
-        datamodule = ShardDataModule(cfg.data, self.split, cfg.seed, num_samples, ctx.rank, ctx.world_size)
+        shift = int(getattr(module, "temporal_shift", 0))  # temporal methods (ATC) read (o_t, o_t+k) pairs
+        datamodule: ShardDataModule
+        if is_frames_dir(cfg.data.dataset):  # streamed: each reader opens only its own chunk files
+            datamodule = FrameDataModule(cfg.data, self.split, cfg.seed, ctx.rank, ctx.world_size, temporal_shift=shift)
+        else:
+            datamodule = ShardDataModule(cfg.data, self.split, cfg.seed, num_samples, ctx.rank, ctx.world_size)
         evaluation = TestSplitEvaluation(cfg, run_dir, finetune=self.kind == "finetune")
         return RankParts(module, datamodule, [evaluation], trainer_kwargs={"gradient_clip_val": cfg.trainer.gradient_clip_norm})
 

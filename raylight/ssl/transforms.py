@@ -1,4 +1,4 @@
-"""Augmentations that run in the shard readers, seeded per batch: input corruption and SimCLR views.
+"""Augmentations that run in the shard readers, seeded per batch: input corruption, SimCLR views, random shifts.
 
 All functions take float32 numpy batches (B, *sample_shape) and a ``numpy.random.Generator`` and
 return new arrays; the clean batch is never modified (it stays the reconstruction target).
@@ -58,6 +58,18 @@ def cutout(x: np.ndarray, frac: float, rng: np.random.Generator) -> np.ndarray:
     return np.where(hole[:, None], 0.0, x).astype(np.float32)  # (B, C, H, W)
 
 
+def random_shift(x: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
+    """Pad each image by ``pad`` pixels (edge values repeated), then crop back to its size at a random offset:
+    a shift of up to ``pad`` pixels each way (DrQ / ATC's augmentation, Stooke et al. 2021)."""
+    b, _, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="edge")  # (B, C, H + 2p, W + 2p)
+    offsets = rng.integers(0, 2 * pad + 1, size=(2, b))  # (2, B): top and left corners of the crops
+    top, left = offsets[0], offsets[1]
+    rows = top[:, None] + np.arange(h)[None]  # (B, H)
+    cols = left[:, None] + np.arange(w)[None]  # (B, W)
+    return padded[np.arange(b)[:, None, None, None], np.arange(x.shape[1])[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]].astype(np.float32)
+
+
 def is_image_batch(x: np.ndarray) -> bool:
     return x.ndim == 4
 
@@ -73,10 +85,11 @@ class Augmenter:
     max_rotation_deg: float = 15.0
     max_shift: float = 0.1
     cutout_frac: float = 0.25
+    shift_pad: int = 4
 
     @classmethod
     def from_config(cls, cfg: DataConfig) -> Augmenter:
-        return cls(cfg.augment, cfg.noise_std, cfg.mask_prob, cfg.crop_min_scale, cfg.max_rotation_deg, cfg.max_shift, cfg.cutout_frac)
+        return cls(cfg.augment, cfg.noise_std, cfg.mask_prob, cfg.crop_min_scale, cfg.max_rotation_deg, cfg.max_shift, cfg.cutout_frac, cfg.shift_pad)
 
     def corrupt(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Denoising-AE input: blank-out then Gaussian noise (either may be off)."""
@@ -100,5 +113,9 @@ class Augmenter:
             return self.corrupt(x, rng), None
         if self.recipe == "simclr":
             return self.view(x, rng), self.view(x, rng)
+        if self.recipe == "shift":
+            if not is_image_batch(x):
+                raise ValueError(f"the shift recipe needs image samples (B, C, H, W), got shape {x.shape}")
+            return random_shift(x, self.shift_pad, rng), None
         raise ValueError(f"unknown augmentation recipe {self.recipe!r}")
 
