@@ -67,8 +67,9 @@ def _digits() -> ArrayDataset:
 BUILTIN = {"digits": _digits}
 
 
-def _as_samples(x: np.ndarray, source: str) -> np.ndarray:
-    """uint8 -> [0, 1]; (N, H, W) -> (N, 1, H, W); channels-last (N, H, W, C<=4) -> channels-first.
+def _as_samples(x: np.ndarray, source: str, channels_last: bool | None = None) -> np.ndarray:
+    """uint8 -> [0, 1]; (N, H, W) -> (N, 1, H, W); channels-last (N, H, W, C) -> channels-first: when the caller
+    knows the layout (``channels_last``), else guessed for C in 1, 3, 4 (grayscale, RGB, RGBA images).
 
     Refuses what would train on garbage: no samples, non-numeric arrays, NaN or inf values."""
     if x.ndim < 2:
@@ -82,7 +83,7 @@ def _as_samples(x: np.ndarray, source: str) -> np.ndarray:
         raise ConfigError(f"data.dataset: {source}: {bad} sample(s) hold NaN or inf values; clean the data first")
     if x.ndim == 3:
         x = x[:, None]
-    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+    elif x.ndim == 4 and (channels_last if channels_last is not None else x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4)):
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # before the float copy: a quarter of the bytes for uint8
     out = x.astype(np.float32)
     if x.dtype == np.uint8:

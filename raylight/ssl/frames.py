@@ -56,6 +56,12 @@ class FrameIndex:
         return sum(self.counts)
 
     @property
+    def channels_last(self) -> bool:
+        """Env frames (H, W, C) with fewer channels than rows, as gymnasium image envs and MinAtar (10x10xC, C up to
+        10) return them; the RL networks read them with the same rule (``rl.networks``)."""
+        return len(self.obs_shape) == 3 and self.obs_shape[2] < self.obs_shape[0]
+
+    @property
     def offsets(self) -> np.ndarray:
         """(files + 1,) global position of each file's first frame."""
         return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
@@ -104,7 +110,7 @@ def frame_index(cfg: DataConfig) -> FrameIndex:
 
 def sample_shape(index: FrameIndex) -> tuple[int, ...]:
     """A frame's shape as a sample (channels-last frames become channels-first, as for any array dataset)."""
-    return tuple(int(d) for d in _as_samples(np.zeros((1, *index.obs_shape), index.obs_dtype), str(index.root)).shape[1:])
+    return tuple(int(d) for d in _as_samples(np.zeros((1, *index.obs_shape), index.obs_dtype), str(index.root), index.channels_last).shape[1:])
 
 
 def frames_info(cfg: DataConfig) -> DatasetInfo:
@@ -164,7 +170,7 @@ def split_frames(cfg: DataConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of one split as samples (labels -1): the learner's evaluation reads only the split's files."""
     index = frame_index(cfg)
     raw = read_frames(index, index.ranges(*index.split_ranges(split, cfg.test_fraction)))
-    return _as_samples(raw.x, str(index.root)), np.full(len(raw.x), -1, np.int64)
+    return _as_samples(raw.x, str(index.root), index.channels_last), np.full(len(raw.x), -1, np.int64)
 
 
 class FrameShardReader:
@@ -187,6 +193,7 @@ class FrameShardReader:
         self.shift = temporal_shift
         self.anchors = temporal_pairs(self.raw.episode, self.raw.segment, temporal_shift) if temporal_shift else np.arange(len(self.raw.x))
         self.source = str(index.root)
+        self.channels_last = index.channels_last
         self.shard_ids = list(shard_ids)
         self.seed = seed
         self.shuffle = cfg.shuffle
@@ -212,10 +219,10 @@ class FrameShardReader:
     def batch(self, epoch: int, start: int, stop: int) -> ShardBatch:
         """Samples [start, stop) of this epoch's order, augmented (anchors and positives independently)."""
         rows = self.anchors[self.order(epoch)[start:stop]]
-        clean = _as_samples(self.raw.x[rows], self.source)  # (B, *sample_shape) float32
+        clean = _as_samples(self.raw.x[rows], self.source, self.channels_last)  # (B, *sample_shape) float32
         rng = np.random.default_rng([self.seed, epoch, self.shard_ids[0] if self.shard_ids else 0, start, 1])
         inputs, views = self.augment(clean, rng)
         if self.shift:
-            views = self.augment(_as_samples(self.raw.x[rows + self.shift], self.source), rng)[0]
+            views = self.augment(_as_samples(self.raw.x[rows + self.shift], self.source, self.channels_last), rng)[0]
         return ShardBatch(inputs, clean, np.full(len(rows), -1, np.int64), self.raw.index[rows], views)
 

@@ -157,3 +157,18 @@ def test_a_broken_frames_directory_is_one_line_naming_the_file(tmp_path: Path) -
     _index.cache_clear()  # frames.json is read once per process
     with pytest.raises(ConfigError, match="frames.json: not a readable frames.json"):
         dataset_info(DataConfig(dataset=str(root)))
+
+
+def test_minatar_frames_with_six_planes_become_channels_first(tmp_path: Path) -> None:
+    """SpaceInvaders' 10x10x6 planes: the channel count is not an image's 1/3/4, yet env frames (H, W, C) are read
+    channels-last as the RL networks read them (before, they stayed (10, 10, 6): height taken for channels)."""
+    root = tmp_path / "frames"
+    root.mkdir()
+    x = np.random.default_rng(0).random((40, 10, 10, 6)) > 0.8
+    np.savez(root / "frames-00000.npz", x=x, actions=np.zeros(40, np.int64), rewards=np.zeros(40, np.float32), episode=np.zeros(40, np.int64))
+    (root / "frames.json").write_text(json.dumps({"format": "raylight-frames/1", "obs_shape": [10, 10, 6], "obs_dtype": "bool",
+                                                  "files": [{"file": "frames-00000.npz", "frames": 40}]}))
+    cfg = DataConfig(dataset=str(root), test_fraction=0.25, num_shards=1, shuffle=False)
+    assert dataset_info(cfg).sample_shape == (6, 10, 10)
+    batch = FrameShardReader(cfg, "train", [0], seed=0).batch(0, 0, 30)
+    np.testing.assert_array_equal(batch.targets, x[:30].transpose(0, 3, 1, 2).astype(np.float32))
