@@ -22,7 +22,7 @@ import torch
 from raylight.core.errors import ConfigError
 from raylight.ssl.config import DataConfig
 from raylight.ssl.datasets import DatasetInfo, _as_samples
-from raylight.ssl.shards import ShardBatch, shard_bounds
+from raylight.ssl.shards import EpochOrder, ShardBatch, shard_bounds
 
 META = "frames.json"
 
@@ -173,7 +173,7 @@ def split_frames(cfg: DataConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     return _as_samples(raw.x, str(index.root), index.channels_last), np.full(len(raw.x), -1, np.int64)
 
 
-class FrameShardReader:
+class FrameShardReader(EpochOrder):
     """Owns shards of a frame split; opens only their chunk files. ``temporal_shift`` k > 0 serves (o_t, o_t+k) pairs
     (``inputs`` the anchors, ``views`` the positives), one per anchor with a positive in its episode; 0 serves frames.
 
@@ -205,16 +205,6 @@ class FrameShardReader:
 
     def files(self) -> list[str]:
         return sorted({r.file for r in self.ranges})
-
-    def order(self, epoch: int) -> np.ndarray:
-        if self._order is None or self._order[0] != epoch:
-            n = len(self.anchors)
-            key = [self.seed, epoch, self.shard_ids[0] if self.shard_ids else 0]
-            self._order = (epoch, np.random.default_rng(key).permutation(n) if self.shuffle else np.arange(n))
-        return self._order[1]
-
-    def batches(self, epoch: int, ranges: list[tuple[int, int]]) -> list[ShardBatch]:
-        return [self.batch(epoch, start, stop) for start, stop in ranges]
 
     def batch(self, epoch: int, start: int, stop: int) -> ShardBatch:
         """Samples [start, stop) of this epoch's order, augmented (anchors and positives independently)."""

@@ -85,7 +85,34 @@ def shard_sizes(num_samples: int, num_shards: int) -> list[int]:
     return np.diff(shard_bounds(num_samples, num_shards)).tolist()
 
 
-class ShardReader:
+class EpochOrder:
+    """What every shard reader does alike: its samples' order per epoch (a fresh permutation each epoch, seeded by
+    run seed, epoch and first shard) and several batches per call (one actor round trip for all of them)."""
+
+    seed: int
+    shard_ids: list[int]
+    shuffle: bool
+    _order: tuple[int, np.ndarray] | None = None
+
+    def num_samples(self) -> int:
+        raise NotImplementedError
+
+    def batch(self, epoch: int, start: int, stop: int) -> ShardBatch:
+        raise NotImplementedError
+
+    def order(self, epoch: int) -> np.ndarray:
+        """Positions of this reader's samples in epoch order."""
+        if self._order is None or self._order[0] != epoch:
+            n = self.num_samples()
+            key = [self.seed, epoch, self.shard_ids[0] if self.shard_ids else 0]
+            self._order = (epoch, np.random.default_rng(key).permutation(n) if self.shuffle else np.arange(n))
+        return self._order[1]
+
+    def batches(self, epoch: int, ranges: list[tuple[int, int]]) -> list[ShardBatch]:
+        return [self.batch(epoch, start, stop) for start, stop in ranges]
+
+
+class ShardReader(EpochOrder):
     """Owns shards of one split: loads them once, then serves any (epoch, start, stop) slice.
 
     Requests are stateless apart from a cached per-epoch permutation, so a restarted actor
@@ -113,18 +140,6 @@ class ShardReader:
 
     def num_samples(self) -> int:
         return len(self.indices)
-
-    def order(self, epoch: int) -> np.ndarray:
-        """Positions of this reader's samples in epoch order (a fresh permutation per epoch)."""
-        if self._order is None or self._order[0] != epoch:
-            n = len(self.indices)
-            key = [self.seed, epoch, self.shard_ids[0] if self.shard_ids else 0]
-            self._order = (epoch, np.random.default_rng(key).permutation(n) if self.shuffle else np.arange(n))
-        return self._order[1]
-
-    def batches(self, epoch: int, ranges: list[tuple[int, int]]) -> list[ShardBatch]:
-        """Several batches in one call (one actor round trip for all of them)."""
-        return [self.batch(epoch, start, stop) for start, stop in ranges]
 
     def batch(self, epoch: int, start: int, stop: int) -> ShardBatch:
         """Samples [start, stop) of this epoch's order, augmented."""
