@@ -40,4 +40,7 @@ def silence_known_noise() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
     # Lightning suggests more DataLoader workers; our loaders deliberately run in-process (the sources are Ray actors).
     warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck.*")
+    # Lightning cannot see that raylight's loaders resume mid-epoch (shard readers through their datamodule's state,
+    # RL through the learner's counters), so it warns on every resume from a mid-epoch checkpoint.
+    warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
     os.environ.setdefault("WANDB_SILENT", "true")

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Checkpoint
 
 from raylight.core import signals
 from raylight.core.callbacks import RunCheckpoints
@@ -36,6 +37,7 @@ from raylight.core.cluster import (
 from raylight.core.config import ExperimentConfig, save_config
 from raylight.core.errors import CheckpointError, ConfigError, RunFailed
 from raylight.core.jobs import DURABLE_RUN_ROOT
+from raylight.core.random_state import RandomState
 from raylight.core.registry import get_algorithm
 from raylight.core.task import RankContext, RankParts, Task
 from raylight.core.tracking import (
@@ -164,7 +166,7 @@ def fit_rank(
         reenter_working_dir()
         logger = build_logger(cfg, run_dir, task.step_metric, resumed_wandb_id(ckpt_path)) if ctx.is_main else None
         show_progress = cfg.trainer.progress_bar and ctx.is_main
-        callbacks = [*parts.callbacks, *extra_callbacks, checkpoints, InterruptAtUpdateBoundary()]
+        callbacks = [*parts.callbacks, *extra_callbacks, checkpoints, InterruptAtUpdateBoundary(), RandomState()]
         if show_progress and parts.progress is not None:
             callbacks.append(parts.progress)
         trainer = build_trainer(
@@ -223,9 +225,13 @@ def fit_rank(
     return metrics
 
 
-class InterruptAtUpdateBoundary(pl.Callback):
+class InterruptAtUpdateBoundary(Checkpoint):
     """Ctrl-C / SIGTERM during a training step takes effect when the step ends (``core.signals``), so the
-    interrupt checkpoint holds whole updates and matching counters."""
+    interrupt checkpoint holds whole updates and matching counters.
+
+    A ``Checkpoint`` only so that Lightning orders it with the checkpoint callbacks, after ``RunCheckpoints``
+    (Lightning moves those last): as a plain callback it raised before ``RunCheckpoints`` counted the step, and a
+    resumed run's periodic checkpoints came one iteration late."""
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
         signals.begin_step()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from raylight.core.actors import FailureBudget
@@ -55,6 +57,18 @@ def interleave(plan: list[list[int]], chunk: int = 1) -> list[Request]:
     return out
 
 
+def skip_batches(requests: list[Request], n: int) -> list[Request]:
+    """``requests`` less their first ``n`` batches in yield order (a request may lose only some of its batches)."""
+    out: list[Request] = []
+    for reader, ranges in requests:
+        if n >= len(ranges):
+            n -= len(ranges)
+            continue
+        out.append((reader, ranges[n:]))
+        n = 0
+    return out
+
+
 class ShardIterableDataset(IterableDataset):
     """Yields tensor ``ShardBatch``es for one epoch of this rank's shards; ``len`` = steps per epoch.
 
@@ -74,6 +88,11 @@ class ShardIterableDataset(IterableDataset):
         self.epoch_fn = epoch_fn
         self._epochs_started = 0
         self._carry: tuple[int, deque] | None = None  # (epoch, requests already in flight for it)
+        self._resume: tuple[int, int] | None = None  # (epoch, batches already trained on) from a checkpoint
+
+    def resume_at(self, epoch: int, batches_done: int) -> None:
+        """The next pass over ``epoch`` starts after its first ``batches_done`` batches (a resumed run)."""
+        self._resume = (epoch, batches_done)
 
     def __len__(self) -> int:
         return self.steps
@@ -86,7 +105,11 @@ class ShardIterableDataset(IterableDataset):
         if self._carry is not None and self._carry[0] == epoch:
             pending = self._carry[1]
         self._carry = None
-        todo = iter(self.requests[len(pending) :])
+        requests = self.requests
+        if self._resume is not None and self._resume[0] == epoch:
+            requests = skip_batches(requests, self._resume[1])
+        self._resume = None
+        todo = iter(requests[len(pending) :])
         ahead = iter(self.requests) if self.group.remote else iter(())  # next epoch's, issued at the tail
         carry: deque = deque()
         for reader, ranges in todo:
@@ -110,6 +133,11 @@ class ShardIterableDataset(IterableDataset):
 
 class ShardDataModule(pl.LightningDataModule):
     """Owns one rank's shard readers for a run; the reshuffle epoch follows the trainer's epoch.
+
+    A run resumes mid-epoch exactly: every checkpoint holds this module's ``state_dict`` (the epoch and how many
+    of its batches were trained on), and the resumed epoch starts after them in the same order (a batch depends
+    only on seed, epoch and range). Before, the resumed epoch re-read its first batches and every later epoch
+    boundary moved (an MLM run resumed mid-epoch ended with weights up to 0.026 away from the uninterrupted run's).
 
     ``rank``/``world_size`` default to the trainer's (``global_rank``, ``world_size``) at ``setup``,
     so plain Lightning DDP works as well as Ray Train, which passes them explicitly.
@@ -136,6 +164,8 @@ class ShardDataModule(pl.LightningDataModule):
         self.rank = rank
         self.world_size = world_size
         self.group: ShardGroup | None = None
+        self._dataset: ShardIterableDataset | None = None
+        self._resume: tuple[int, int] | None = None
         self.budget = FailureBudget("data.max_failures", cfg.max_failures)  # over the run, across re-setups
 
     @property
@@ -149,6 +179,19 @@ class ShardDataModule(pl.LightningDataModule):
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
+    def state_dict(self) -> dict[str, int]:
+        """(epoch, its batches trained on so far): a batch counts once its training step has run."""
+        if self.trainer is None:
+            return {"epoch": 0, "batches_done": 0}
+        current: Any = self.trainer.fit_loop.epoch_loop.batch_progress.current  # a _ProcessedTracker, typed as its base
+        return {"epoch": self.trainer.current_epoch, "batches_done": int(current.processed)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume that epoch after its trained batches (Lightning calls this before or after the loader exists)."""
+        self._resume = (int(state_dict["epoch"]), int(state_dict["batches_done"]))
+        if self._dataset is not None:
+            self._dataset.resume_at(*self._resume)
+
     def setup(self, stage: str) -> None:
         if self.rank is None or self.world_size is None:
             self.rank = self.trainer.global_rank if self.trainer is not None else 0
@@ -161,8 +204,12 @@ class ShardDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self.group is not None, "setup() runs before train_dataloader()"
         dataset = ShardIterableDataset(self.group, self.plan, self.cfg.prefetch, self._epoch, self.cfg.batches_per_request)
-        # batch_size=None: readers already batch; num_workers=0: readers are the parallel workers.
-        return DataLoader(dataset, batch_size=None, num_workers=0)
+        if self._resume is not None:
+            dataset.resume_at(*self._resume)
+        self._dataset = dataset
+        # batch_size=None: readers already batch; num_workers=0: readers are the parallel workers. Its own
+        # generator keeps iter() off the global torch RNG, so a resumed run's dropout stream is the uninterrupted one's.
+        return DataLoader(dataset, batch_size=None, num_workers=0, generator=torch.Generator())
 
     def teardown(self, stage: str) -> None:
         if self.group is not None:

@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 
 from raylight.ssl.config import DataConfig
-from raylight.ssl.data import ShardDataModule, ShardIterableDataset, interleave, rank_plan
+from raylight.ssl.data import ShardDataModule, ShardIterableDataset, interleave, rank_plan, skip_batches
 from raylight.ssl.datasets import dataset_info, split_indices
 from raylight.ssl.shards import ShardBatch, ShardGroup, ShardReader, shards_for_rank, split_among_readers
 
@@ -107,6 +107,46 @@ def test_prefetch_is_bounded_per_reader_and_crosses_epochs() -> None:
 def test_interleave_round_robins_readers_in_chunks() -> None:
     assert interleave([[2, 2], [3]]) == [(0, [(0, 2)]), (1, [(0, 3)]), (0, [(2, 4)])]
     assert interleave([[2, 2, 1], [3]], chunk=2) == [(0, [(0, 2), (2, 4)]), (1, [(0, 3)]), (0, [(4, 5)])]
+
+
+def test_skip_batches_drops_whole_requests_then_part_of_one() -> None:
+    requests = [(0, [(0, 2), (2, 4)]), (1, [(0, 3)]), (0, [(4, 5)])]
+    assert skip_batches(requests, 0) == requests
+    assert skip_batches(requests, 1) == [(0, [(2, 4)]), (1, [(0, 3)]), (0, [(4, 5)])]
+    assert skip_batches(requests, 3) == [(0, [(4, 5)])]
+    assert skip_batches(requests, 4) == []
+
+
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_a_resumed_epoch_yields_the_rest_of_the_uninterrupted_epoch_then_whole_epochs(chunk: int) -> None:
+    """What a mid-epoch resume reads: after the trained batches, the same batches in the same order; the next
+    epoch whole (the skip applies once, to the checkpoint's epoch only)."""
+    cfg = DataConfig(num_shards=4, num_readers=2, batch_size=50)
+    plan = rank_plan(cfg, dataset_info(cfg).num_train, 0, 1)
+    epoch = [3]
+
+    def read(ds: ShardIterableDataset) -> list[list[int]]:
+        return [b.indices.tolist() for b in ds]
+
+    whole = ShardIterableDataset(_LocalReaders(cfg, 0, 1), plan, cfg.prefetch, lambda: epoch[0], chunk)  # type: ignore[arg-type]
+    uninterrupted = read(whole)
+    epoch[0] = 4
+    next_epoch = read(whole)
+    epoch[0] = 3
+    resumed = ShardIterableDataset(_LocalReaders(cfg, 0, 1), plan, cfg.prefetch, lambda: epoch[0], chunk)  # type: ignore[arg-type]
+    resumed.resume_at(3, 5)
+    assert read(resumed) == uninterrupted[5:]
+    epoch[0] = 4
+    assert read(resumed) == next_epoch
+
+
+def test_a_stale_resume_point_is_ignored() -> None:
+    """A checkpoint written at an epoch's end resumes into the next epoch: the old epoch's skip does not apply."""
+    cfg = DataConfig(num_shards=2, num_readers=0, batch_size=100)
+    plan = rank_plan(cfg, dataset_info(cfg).num_train, 0, 1)
+    ds = ShardIterableDataset(_LocalReaders(cfg, 0, 1), plan, cfg.prefetch, lambda: 1)  # type: ignore[arg-type]
+    ds.resume_at(0, 3)
+    assert len([b for b in ds]) == len(ds)
 
 
 class _Recorder(pl.LightningModule):
