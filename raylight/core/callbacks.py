@@ -67,6 +67,11 @@ class RunCheckpoints(Checkpoint):
         _save_checkpoint(trainer, self.best_path, resume_state=False)
         return True
 
+    def save_last(self, trainer: pl.Trainer) -> None:
+        """Write ``last.ckpt`` now, on a schedule of the task's own (RL: every ``checkpoint.every_env_steps``), so what
+        a recovery loses is bounded in the task's units; collective: call it on every rank at the same step."""
+        self._save(trainer, None)
+
     def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
         """Keep the work: a final ``last.ckpt`` from rank 0, unless the weights are no longer finite."""
         self.exception = exception

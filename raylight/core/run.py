@@ -219,7 +219,7 @@ def fit_rank(
         metrics["numerics"] = {"skipped_updates": guard.skipped_updates, "skipped_batches": guard.skipped_batches}
     metrics["best_checkpoint"] = str(checkpoints.best_path) if checkpoints.best_path.is_file() else None
     if task.best_metric is not None:
-        metrics[f"best_{task.best_metric.name.split('/')[-1]}"] = checkpoints.best_value
+        metrics[task.best_metric.summary_key] = checkpoints.best_value
         metrics["best_at_step"] = checkpoints.best_step
     metrics["tracking"] = tracking_report(cfg, logger, run_dir)
     return metrics
@@ -266,6 +266,15 @@ def check_resume(cfg: ExperimentConfig, resume_from: str | Path) -> Path:
 
 def completed_epochs_at(ckpt_path: Path) -> int:
     return completed_epochs(load_checkpoint_file(ckpt_path))
+
+
+RUN_SUMMARY_KEYS = ("wall_s", "run_wall_s", "learner_ranks")  # numeric keys the run path writes for every kind
+
+
+def summary_keys(task: Task) -> tuple[str, ...]:
+    """Every numeric ``summary.json`` key a run of ``task`` may write: the task's own and the run path's."""
+    best = (task.best_metric.summary_key, "best_at_step") if task.best_metric is not None else ()
+    return (*task.summary_keys, *RUN_SUMMARY_KEYS, *best)
 
 
 def _set_torch_threads(cfg: ExperimentConfig, task: Task) -> None:

@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
@@ -103,13 +104,19 @@ def _check_values(base: dict[str, Any], spec: SweepSpec) -> None:
             trial_config(base, {key: value})
 
 
+def check_metric(metric: str, kind: str, keys: tuple[str, ...]) -> None:
+    """A metric no run of the kind writes is refused before any trial (it used to surface only after all of them)."""
+    if not any(fnmatchcase(metric, key) for key in keys):
+        raise ConfigError(f"metric: {kind} runs write no summary.json key {metric!r}; they report: {', '.join(sorted(keys))}")
+
+
 def run_study(cfg: ExperimentConfig, study: str, space: dict[str, Any], spec: SweepSpec, job_type: str) -> int:
     """Run the trials on Ray Tune, print the results table, write study.json / study.md; exit 0 if any trial succeeded."""
     from ray import tune
 
     from raylight.core.cluster import check_resources_fit, init_ray
     from raylight.core.registry import get_algorithm
-    from raylight.core.run import durable_run_root
+    from raylight.core.run import durable_run_root, summary_keys
 
     task = get_algorithm(cfg.algo).task
     if cfg.trainer.num_workers > 1:
@@ -121,6 +128,7 @@ def run_study(cfg: ExperimentConfig, study: str, space: dict[str, Any], spec: Sw
     base["run_root"] = str(study_dir)
     base["tracking"].update(group=study, job_type=job_type)
     metric = spec.metric or task.sweep_metric
+    check_metric(metric, task.kind, summary_keys(task))
     if spec.scheduler == "asha" and task.best_metric is None:
         raise ConfigError(f"scheduler: asha needs evaluations during training, and {cfg.algo} runs evaluate once at the end")
     init_ray(cfg.ray)
@@ -152,7 +160,7 @@ def run_study(cfg: ExperimentConfig, study: str, space: dict[str, Any], spec: Sw
     print(table)
     failed = [r for r in rows if r["status"] != "completed"]
     summaries = [dict(grid[i].metrics or {}) for i in range(len(grid)) if rows[i]["status"] == "completed"]
-    if summaries and all(metric not in m for m in summaries):
+    if summaries and all(metric not in m for m in summaries):  # a key of the kind that this config does not write
         known = sorted(k for k, v in summaries[0].items() if isinstance(v, int | float) and not isinstance(v, bool))
         raise ConfigError(f"metric: no trial's summary has {metric!r} (numeric keys: {', '.join(known)}); results in {study_dir}")
     print(f"raylight: study {study}: {len(rows) - len(failed)} of {len(rows)} trials completed; results in {study_dir}", file=sys.stderr)

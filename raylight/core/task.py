@@ -44,6 +44,11 @@ class BestMetric:
         """The name as a flat key (``eval/return_mean`` -> ``eval_return_mean``), as studies report it to Tune."""
         return self.name.replace("/", "_")
 
+    @property
+    def summary_key(self) -> str:
+        """The ``summary.json`` key of the best value seen (``eval/return_mean`` -> ``best_return_mean``)."""
+        return f"best_{self.name.split('/')[-1]}"
+
 
 @dataclass(frozen=True)
 class ExportOptions:
@@ -86,6 +91,9 @@ class Task(Protocol):
     @property
     def sweep_metric(self) -> str:
         """The ``summary.json`` key seeds and sweeps rank trials by when the sweep file names none."""
+    @property
+    def summary_keys(self) -> tuple[str, ...]:
+        """The numeric keys ``summary`` may write (``train/*``: a family), so a sweep's metric is checked before any trial."""
 
     def check(self, cfg: Any) -> None:
         """Raise ``ConfigError`` for anything that can be known wrong before a run directory is made."""

@@ -75,6 +75,12 @@ class RLTrainerConfig(TrainerConfig):
 
 
 class RLCheckpointConfig(CheckpointConfig):
+    every_env_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Also write last.ckpt whenever the env-step counter crosses a multiple of this, so the work a learner "
+        "recovery (trainer.max_failures) loses is bounded in env steps; None: only checkpoint.every_iterations.",
+    )
     include_replay: bool = Field(
         False,
         description="Store the DQN replay buffer (its filled rows) in last.ckpt -- never in periodic or best checkpoints -- so a resumed "

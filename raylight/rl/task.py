@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 from raylight.core.errors import CheckpointError, ConfigError
 from raylight.core.registry import get_algorithm
 from raylight.core.task import BestMetric, ExportOptions, RankContext, RankParts
+from raylight.rl.checkpointing import EnvStepCheckpoints
 from raylight.rl.config import RLExperimentConfig, resolved_stop_return
 from raylight.rl.envs import resolve_env_id, single_spaces
 from raylight.rl.evaluation import EvaluationCallback
@@ -33,6 +34,8 @@ class RLTask:
     step_metric = "env_steps"  # every RL metric is plotted against env steps, not gradient updates
     torch_threads = 1  # small nets, cores shared with rollout workers: two threads on a busy 2-core box ran 20x slower
     sweep_metric = "best_eval_return_mean"
+    summary_keys = ("env_steps", "episodes", "eval_return_mean", "eval_return_std", "best_eval_return_mean", "best_eval_env_steps",
+                    "stale_batches_dropped", "rollout_busy_s", "learner_busy_s")  # the numbers summary() writes
 
     def check(self, cfg: RLExperimentConfig) -> None:
         if cfg.env.backend == "gymnasium":
@@ -83,7 +86,10 @@ class RLTask:
         group = RolloutGroup(cfg, module.actor_spec, ctx.rank, ctx.world_size)
         datamodule = RolloutDataModule(module, group, cfg.trainer.total_env_steps, ctx.world_size)
         evaluation = EvaluationCallback(cfg, run_dir)
-        return RankParts(module, datamodule, [evaluation], progress=RLProgress(cfg.trainer.total_env_steps, evaluation))
+        callbacks: list[pl.Callback] = [evaluation]
+        if cfg.checkpoint.every_env_steps is not None:
+            callbacks.append(EnvStepCheckpoints(cfg.checkpoint.every_env_steps))
+        return RankParts(module, datamodule, callbacks, progress=RLProgress(cfg.trainer.total_env_steps, evaluation))
 
     def max_epochs(self, cfg: RLExperimentConfig, completed_epochs: int) -> int:
         # RL data is one endless stream cut by env steps, so a run is one Lightning epoch; a resumed

@@ -41,6 +41,10 @@ class SSLTask:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.sweep_metric = "test_accuracy" if kind == "finetune" else "probe_accuracy"
+        # The numbers summary() writes: TestSplitEvaluation's (by method and agent.task) and the module's train/ logs.
+        tested: tuple[str, ...] = ("test_accuracy", "test_mse", "test_r2") if kind == "finetune" else (
+            "probe_accuracy", "test_recon_mse", "test_noisy_input_mse", "test_denoised_mse")
+        self.summary_keys = ("epochs", "steps", "train_samples_per_s", *tested, "train/*")
 
     @property
     def split(self) -> str:

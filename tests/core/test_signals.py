@@ -292,3 +292,50 @@ def test_a_killed_learner_rank_is_recovered_from_the_last_checkpoint(tmp_path: P
     summary = json.loads((next(run_root.iterdir()) / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["env_steps"] >= 12288, summary
     assert len(summary["recoveries"]) == 1 and summary["recoveries"][0]["env_steps"] > 0, summary["recoveries"]
+
+
+@pytest.mark.slow
+def test_a_recovered_learner_continues_the_same_wandb_run(tmp_path: Path) -> None:
+    """tracking.backend=wandb (offline) with trainer.max_failures=1: kill -9 of the learner's Ray Train worker once its
+    W&B run and a checkpoint exist; the restarted worker reuses the run dir's W&B id (tracking.json), so both offline
+    run directories (one per attempt: W&B writes a resumed offline run to a new one) are that one run, and its history
+    goes on past the recovery checkpoint's env steps. Seen: recovered at 1,024 env steps (checkpoint.every_env_steps), the
+    second directory's rows at 1,280 ... 8,192; with the id not reused (no resume id passed), the directories held two ids."""
+    import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path: imported first, or psutil is missing
+
+    from tests.helpers import read_wandb_records
+
+    psutil = importlib.import_module("psutil")
+    run_root = tmp_path / "runs"
+    proc = _start(str(ROOT / "configs" / "ppo-cartpole.yaml"), run_root, "trainer.cpus_per_worker=0.5", "rollout.num_workers=0",
+                  "trainer.max_failures=1", "checkpoint.every_iterations=100000", "checkpoint.every_env_steps=1024",
+                  "trainer.total_env_steps=8192", "trainer.log_every_env_steps=256", "eval.every_env_steps=100000", "eval.episodes=1",
+                  "eval.stop_at_return=null", "tracking.backend=wandb", "tracking.mode=offline")
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not (
+            list(run_root.glob("*/checkpoints/last.ckpt")) and list(run_root.glob("*/wandb/offline-run-*/run-*.wandb"))
+        ):
+            time.sleep(0.2)
+        assert list(run_root.glob("*/checkpoints/last.ckpt")), "no checkpoint before the kill"
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "RayTrainWorker" in " ".join(_cmdline(p))]
+        assert workers, "no Ray Train worker found"
+        workers[-1].kill()
+        _out, err = proc.communicate(timeout=400)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    run_dir = next(run_root.iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and len(summary["recoveries"]) == 1, summary
+    recovered_at = int(summary["recoveries"][0]["env_steps"])
+    wandb_id = json.loads((run_dir / "tracking.json").read_text())["wandb_id"]
+    attempts = sorted((run_dir / "wandb").glob("offline-run-*"))  # offline-run-<time>-<run id>, oldest first
+    assert [d.name.rsplit("-", 1)[-1] for d in attempts] == [wandb_id, wandb_id], attempts
+    # The second attempt finished cleanly: read its records (the first one's may end mid-record after the kill).
+    records = read_wandb_records(next(attempts[1].glob("run-*.wandb")))
+    assert next(r.run for r in records if r.WhichOneof("record_type") == "run").run_id == wandb_id
+    history = [r.history for r in records if r.WhichOneof("record_type") == "history"]
+    rows = [{i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in h.item} for h in history]
+    steps = [int(row["env_steps"]) for row in rows if "env_steps" in row]
+    assert steps and min(steps) > recovered_at and max(steps) == 8192, (recovered_at, steps)

@@ -106,9 +106,24 @@ def test_a_sweep_reports_a_failed_trial_and_keeps_the_others(ray_session, tmp_pa
     assert "1 of 2 trials completed" in capsys.readouterr().err
 
 
-def test_a_misspelled_sweep_metric_is_one_line_not_a_substituted_column(ray_session, tmp_path: Path, capsys) -> None:
-    """`metric: no_such_metric` used to print best_eval_return_mean under the misspelled name (issue 22)."""
-    path = _sweep(tmp_path, {"parameters": {"agent.lr": {"grid": [0.001]}}, "metric": "no_such_metric"})
+def test_a_misspelled_sweep_metric_is_refused_before_any_trial(tmp_path: Path, capsys) -> None:
+    """`metric: no_such_metric` used to print best_eval_return_mean under the misspelled name, then (issue 22) to be
+    refused only after every trial had run; now one line up front, naming what RL runs do report, and no study dir."""
+    path = _sweep(tmp_path, {"parameters": {"agent.lr": {"grid": [0.001]}}, "metric": "best_eval_return"})
     assert main(["sweep", DQN, str(path), f"run_root={tmp_path / 'runs'}", *SMALL]) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("raylight: error: ")]
-    assert len(err) == 1 and "no trial's summary has 'no_such_metric'" in err[0] and "best_eval_return_mean" in err[0], err
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("raylight: error: metric: rl runs write no summary.json key 'best_eval_return'; they report: ")
+    assert "\n" not in err and "best_eval_return_mean" in err and "env_steps" in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("config", "metric"), [("simclr-digits.yaml", "train/loss"), ("finetune-digits.yaml", "test_r2")])
+def test_a_metric_the_kind_reports_passes_the_check(config: str, metric: str) -> None:
+    from raylight.core.registry import get_algorithm
+    from raylight.core.run import summary_keys
+    from raylight.core.study import check_metric
+
+    task = get_algorithm(load_config(ROOT / "configs" / config).algo).task
+    check_metric(metric, task.kind, summary_keys(task))
+    with pytest.raises(ConfigError, match="metric: .* no summary.json key 'test_acc'"):
+        check_metric("test_acc", task.kind, summary_keys(task))

@@ -131,6 +131,11 @@ class TextTask:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.sweep_metric = "test_accuracy" if kind == "text-finetune" else "probe_accuracy"
+        # The numbers summary() writes: TextEvaluation's (by method and corpus) and the module's train/ logs.
+        tested: tuple[str, ...] = ("test_accuracy", "test_samples", "num_classes") if kind == "text-finetune" else (
+            "test_masked_accuracy", "test_masked_perplexity", "test_masked_tokens", "test_most_frequent_token_accuracy",
+            "test_next_sentence_accuracy", "probe_accuracy")
+        self.summary_keys = ("epochs", "steps", "train_sequences_per_epoch", "train_tokens_per_s", *tested, "train/*")
 
     @property
     def split(self) -> str:
