@@ -25,6 +25,6 @@ class EnvStepCheckpoints(pl.Callback):
         if pl_module.env_steps < self.next_save:
             return
         self.next_save = (pl_module.env_steps // self.every + 1) * self.every
-        checkpoints = trainer.checkpoint_callback
-        if isinstance(checkpoints, RunCheckpoints):
-            checkpoints.save_last(trainer)
+        for checkpoints in trainer.checkpoint_callbacks:  # not only the first: interrupt handling is a Checkpoint too
+            if isinstance(checkpoints, RunCheckpoints):
+                checkpoints.save_last(trainer)
