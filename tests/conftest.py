@@ -73,6 +73,7 @@ def start_ray() -> None:
                 object_store_memory=200 * 1024 * 1024,
                 runtime_env={"env_vars": {k: os.environ[k] for k in ("WANDB_MODE", "WANDB_DIR", "PYTHONPATH", "RAY_AUTH_MODE")}},
                 logging_level="WARNING",
+                _system_config={"worker_niceness": 0},  # as raylight's own Ray (ray.worker_niceness): not starved under load
             )
 
 

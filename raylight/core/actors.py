@@ -9,6 +9,12 @@ constructor silently and hides the crash). An actor that dies, or does not answe
 (frozen, its node lost), is killed and replaced by a fresh one; the pool re-sends the state the owner
 registered with ``remember`` (a rollout worker's current policy) and re-issues every call that was in
 flight to it. Each replacement counts against a ``FailureBudget`` that ends the run with one line.
+
+Timeouts follow progress, not the wall clock alone: an overdue actor on the driver's node whose process is
+still using CPU is slow (a machine under load: Ray workers run niced behind every other process), not frozen,
+so its call's clock starts again, up to ``BUSY_TIMEOUTS`` timeouts in all. Replacing a slow actor only
+restarts its work on a machine that is already short of CPU. A frozen (SIGSTOPped, deadlocked) actor uses no
+CPU and is replaced after one timeout, as is any actor on another node (its process cannot be watched).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from typing import Any
 from raylight.core.errors import RaylightError
 
 STARTUP_TIMEOUT_S = 120.0  # an actor's process start and construction, apart from its calls' own timeouts
+BUSY_TIMEOUTS = 5  # an actor still using CPU gets this many timeouts in all before it counts as stuck
+BUSY_CPU_S = 0.05  # CPU seconds over one timeout that count as progress (an idle Ray worker uses ~0)
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,30 @@ class Call:
     actor: Any = None  # the handle it went to: a call still in flight to a replaced actor is re-issued, not counted again
     result: Any = None  # in-process pools: the answer, computed at submit
     waiting_since: float | None = None  # when the owner first waited for it (monotonic): its timeout runs from there
+    first_waited: float | None = None  # when its current attempt was first waited for (busy extensions do not move it)
+    cpu_mark: float | None = None  # its actor's CPU seconds when the current timeout started (None: not watchable)
+
+
+def _whereabouts(actor: Any) -> tuple[str, int]:
+    """(node id, pid) of the actor's process: run inside it through ``__ray_call__``."""
+    import os
+
+    import ray
+
+    return ray.get_runtime_context().get_node_id(), os.getpid()
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """CPU time a local process has used so far; None when it cannot be read (gone, no psutil)."""
+    if pid is None:
+        return None
+    try:
+        import psutil  # Ray ships it (``import ray`` puts its copy on the path)
+
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
+    except Exception:  # noqa: BLE001 - unreadable: the wall clock alone decides
+        return None
 
 
 ArgsFor = Callable[[int, int], tuple[Any, ...]]  # (actor index, replacement count) -> constructor arguments
@@ -188,12 +220,24 @@ class ActorPool:
         self._placement: ActorPlacement | None = None
         self.actors: list[Any] = []
         self.restarts = [0] * count
+        self.pids: list[int | None] = [None] * count  # actors on the driver's node, whose CPU use can be watched
         if not remote:
             self.actors = [cls(*args_for(i, 0)) for i in range(count)]
             return
         self._placement = ActorPlacement(count, cpus_per_actor, placement, what)
         self.actors = [self._spawn(i) for i in range(count)]
         wait_ready(self.actors, what)
+        self._locate(range(count))
+
+    def _locate(self, indices: Iterable[int]) -> None:
+        """Note the pids of actors that run on this node (the others' progress cannot be watched)."""
+        import ray
+
+        here = ray.get_runtime_context().get_node_id()
+        indices = list(indices)
+        where = ray.get([self.actors[i].__ray_call__.remote(_whereabouts) for i in indices])
+        for i, (node, pid) in zip(indices, where, strict=True):
+            self.pids[i] = pid if node == here else None
 
     def _spawn(self, index: int) -> Any:
         assert self._placement is not None
@@ -219,7 +263,7 @@ class ActorPool:
         return call
 
     def _send(self, call: Call) -> None:
-        call.waiting_since = None
+        call.waiting_since = call.first_waited = call.cpu_mark = None
         call.actor = self.actors[call.index]
         call.ref = getattr(call.actor, call.method).remote(*call.args)
 
@@ -238,7 +282,9 @@ class ActorPool:
             self._reissue_overdue(pending, time.monotonic())
             now = time.monotonic()
             for c in pending:  # a call's clock starts when the owner first waits for it (re-issued calls: again)
-                c.waiting_since = now if c.waiting_since is None else c.waiting_since
+                if c.waiting_since is None:
+                    c.waiting_since = c.first_waited = now
+                    c.cpu_mark = _cpu_seconds(self.pids[c.index])
             by_ref = {c.ref: c for c in pending}
             first_deadline = min(now if c.waiting_since is None else c.waiting_since for c in pending) + self.timeout_s
             ready, _ = ray.wait(list(by_ref), num_returns=1, timeout=max(0.0, first_deadline - time.monotonic()))
@@ -265,8 +311,14 @@ class ActorPool:
         free, total = ray.available_resources().get("CPU", 0.0), ray.cluster_resources().get("CPU", 0.0)
         cause = f"no answer within {self.timeout_key}={self.timeout_s:g} ({free:g} of {total:g} cluster CPUs free)"
         for c in overdue:
-            if c.ref in unanswered:
-                self._reissue(c, cause)
+            if c.ref not in unanswered:
+                continue
+            cpu = _cpu_seconds(self.pids[c.index])
+            busy = cpu is not None and c.cpu_mark is not None and cpu - c.cpu_mark >= BUSY_CPU_S
+            if busy and now - (c.first_waited or now) < BUSY_TIMEOUTS * self.timeout_s:
+                c.waiting_since, c.cpu_mark = now, cpu  # slow but working: another timeout from now
+                continue
+            self._reissue(c, cause if not busy else f"still busy without answering after {BUSY_TIMEOUTS} x {self.timeout_key}={self.timeout_s:g}")
 
     def get(self, call: Call) -> Any:
         """The result of one call (replacing its actor as ``as_completed`` does)."""
@@ -292,6 +344,7 @@ class ActorPool:
         self.restarts[index] += 1
         self.actors[index] = self._spawn(index)
         wait_ready([self.actors[index]], self.what)
+        self._locate([index])
         if self._state is not None:
             method, args = self._state
             getattr(self.actors[index], method).remote(*args)  # actor calls run in order: before the re-issued ones

@@ -64,6 +64,7 @@ def init_ray(cfg: RayConfig) -> None:
             include_dashboard=cfg.include_dashboard,
             dashboard_host=cfg.dashboard_host,
             object_store_memory=cfg.object_store_memory,
+            _system_config={"worker_niceness": cfg.worker_niceness},
         )
         from raylight.core.watchdog import start_watchdog
 

@@ -91,6 +91,7 @@ def test_past_the_budget_the_run_stops_with_one_line(ray_session: None) -> None:
         pool.close()
 
 
+@pytest.mark.under_load
 def test_a_frozen_actor_is_replaced_while_the_others_keep_answering(ray_session: None) -> None:
     """An asynchronous learner waits on every worker's call at once and takes whichever answers: a frozen worker must
     still be replaced once its call is overdue, although the other worker's answers keep arriving in time."""
@@ -117,4 +118,22 @@ def test_a_frozen_actor_is_replaced_while_the_others_keep_answering(ray_session:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        pool.close()
+
+
+@pytest.mark.under_load
+def test_a_slow_actor_still_using_cpu_is_not_replaced_but_a_busy_one_is_at_the_cap(ray_session: None) -> None:
+    """Timeouts follow progress: a call that keeps its actor on the CPU for 2 timeouts (a machine under load) is
+    waited for, not replaced (before: replaced after one timeout, its work started again); one that stays busy
+    past BUSY_TIMEOUTS timeouts is given up on with its own cause; an idle silent one (frozen) after one timeout."""
+    from raylight.core.actors import BUSY_TIMEOUTS
+
+    pool = _pool(1, remote=True, timeout_s=2.0)
+    try:
+        assert pool.get(pool.submit(0, "spin", 4.0, "slow")) == (0, 0, None, "slow")
+        assert pool.budget.failures == []
+        assert pool.get(pool.submit(0, "spin", BUSY_TIMEOUTS + 30.0, "stuck"))[1] == 1  # answered by its replacement
+        causes = [f["cause"] for f in pool.budget.report()]
+        assert len(causes) == 1 and causes[0].startswith(f"still busy without answering after {BUSY_TIMEOUTS} x test.timeout_s=2"), causes
+    finally:
         pool.close()

@@ -74,8 +74,11 @@ SOCKETS_SCRIPT = textwrap.dedent(
         def pid(self):
             return os.getpid()
 
+        def niceness(self):
+            return os.nice(0)
+
     init_ray(RayConfig(num_cpus=2, include_dashboard=sys.argv[1] == "dashboard"))
-    ray.get(remote_class(Probe).remote().pid.remote())
+    print("NICENESS " + json.dumps(ray.get(remote_class(Probe).remote().niceness.remote())))
     time.sleep(3)  # agents and metrics servers come up after ray.init returns
     me = psutil.Process()
     binds = []
@@ -104,6 +107,8 @@ def test_in_process_ray_listens_on_loopback_only(dashboard: str) -> None:
     assert len(binds) >= 5, binds  # GCS, raylet, driver, agents at least: the listing itself worked
     exposed = [b for b in binds if b[1] not in LOOPBACK]
     assert not exposed, f"Ray services listening beyond loopback: {exposed}"
+    # ray.worker_niceness (0): Ray's default 15 left actors and Ray Train learners ~3% of a core beside a busy process
+    assert [line for line in proc.stdout.splitlines() if line.startswith("NICENESS ")] == ["NICENESS 0"]
 
 
 def _cli(args: list[str], timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:

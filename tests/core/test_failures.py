@@ -185,6 +185,7 @@ def test_export_refuses_to_overwrite_or_write_into_a_file(capsys, run_root, tmp_
     assert main(["export", str(run_dir), "--out", str(out), "--overwrite"]) == 0
 
 
+@pytest.mark.under_load
 def test_a_frozen_rollout_actor_is_replaced_and_the_run_finishes(ray_session, run_root, tmp_path) -> None:
     """A rollout actor whose process is SIGSTOPped mid-run is replaced after rollout.sample_timeout_s (its request
     re-issued to a fresh actor with the current weights) and the run completes its budget."""

@@ -263,6 +263,7 @@ def test_interrupted_and_resumed_mlm_matches_the_uninterrupted_run_weight_for_we
     assert not differing, differing[:5]
 
 
+@pytest.mark.under_load
 @pytest.mark.slow
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_a_killed_learner_rank_is_recovered_from_the_last_checkpoint(tmp_path: Path, ranks: int) -> None:

@@ -33,6 +33,7 @@ def test_run_name_and_stop_return_follow_the_resolved_env() -> None:
     assert resolved_stop_return(load_config(CONFIGS / "dqn-cartpole.yaml")) == 475.0
 
 
+@pytest.mark.under_load
 @pytest.mark.slow
 def test_two_rank_ppo_solves_cartpole_and_resumes_where_it_stopped(ray_session: None, run_root: str) -> None:
     """Same greedy threshold as the 1-rank test (>= 475), each rank stepping its own 8 envs; then the stopped run

@@ -189,6 +189,7 @@ def test_two_ddp_ranks_on_cpu_see_each_sample_once(tmp_path: Path) -> None:
         assert len(joined) == len(train_ids) and set(joined.tolist()) == train_ids
 
 
+@pytest.mark.under_load
 @pytest.mark.skipif(importlib.util.find_spec("pandas") is None or importlib.util.find_spec("pyarrow") is None, reason="ray[train] needs pandas + pyarrow")
 def test_ray_train_ddp_ranks_see_each_sample_once(ray_session: None, run_root: str) -> None:
     from raylight.core.config import load_config

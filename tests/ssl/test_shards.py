@@ -96,6 +96,7 @@ def test_remote_readers_match_in_process_readers(ray_session: None) -> None:
         local.close()
 
 
+@pytest.mark.under_load
 def test_a_frozen_reader_is_replaced_and_its_request_answered_the_same(ray_session: None) -> None:
     """SIGSTOP a reader actor: after data.reader_timeout_s it is replaced, the request re-issued, and the
     batch is exactly what the lost reader would have returned; one failure past data.max_failures is one line."""
