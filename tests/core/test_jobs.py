@@ -44,16 +44,15 @@ HEAD = textwrap.dedent(
     def free_port():
         s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 
-    # A real two-node cluster the way users start one: `ray start --head` and `ray start --address`, each with
-    # its own CPUs and its own job agent port, on 127.0.0.1; torn down by PID at the end (never `ray stop`,
-    # which would end every Ray on the machine).
+    # A real two-node cluster the way the docs start one on a machine: `python -m raylight.core.ray_node start --head`
+    # and `... start --address`, each with its own CPUs and its own job agent port, every socket on 127.0.0.1
+    # (before, plain `ray start`: job submission failed on a loopback node, so the test cluster listened beyond it);
+    # torn down by PID at the end (never `ray stop`, which would end every Ray on the machine).
     temp = tempfile.mkdtemp(prefix="rl-head-")
     gcs, dash = free_port(), free_port()
-    # Plain `ray start`, not raylight.core.ray_node: on a node kept on 127.0.0.1 the dashboard answers every job with
-    # "No available agent to submit job" (Ray 2.60; issue 22), so this cluster listens beyond loopback.
-    ray_cli = [sys.executable, "-m", "ray.scripts.scripts", "start", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    ray_cli = [sys.executable, "-m", "raylight.core.ray_node", "start", "--disable-usage-stats"]
     subprocess.run([*ray_cli, "--head", f"--port={gcs}", "--num-cpus=2", f"--temp-dir={temp}", "--include-dashboard=true",
-                    "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={free_port()}"],
+                    f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={free_port()}"],
                    check=True, capture_output=True, timeout=120)
     session = os.path.basename(os.path.realpath(os.path.join(temp, "session_latest")))
     subprocess.run([*ray_cli, f"--address=127.0.0.1:{gcs}", "--num-cpus=1", f"--dashboard-agent-listen-port={free_port()}"],
@@ -108,6 +107,14 @@ HEAD = textwrap.dedent(
             except psutil.Error:
                 pass
         mine = list(mine)
+        exposed = []
+        for p in mine:  # every listening socket of the cluster's processes, after jobs ran on it
+            try:
+                exposed += [(" ".join(p.cmdline())[:70], c.laddr.ip, c.laddr.port) for c in p.net_connections(kind="inet")
+                            if c.status == psutil.CONN_LISTEN and c.laddr.ip not in ("127.0.0.1", "::1", "::ffff:127.0.0.1")]
+            except psutil.Error:
+                pass
+        out["exposed"] = exposed
         for p in mine:
             try:
                 p.send_signal(signal.SIGTERM)
@@ -130,7 +137,8 @@ HEAD = textwrap.dedent(
 
 @pytest.mark.slow
 def test_submit_follow_then_jobs_commands_on_a_real_head_node(tmp_path: Path) -> None:
-    """`ray start --head` + `ray start --address` (own CPUs and agent ports, torn down by PID): raylight submit
+    """`raylight.core.ray_node start --head` + `start --address` (loopback only; own CPUs and agent ports, torn down by
+    PID): raylight submit
     SUCCEEDED with its metrics in the logs, jobs list/status/logs, a config broken only on the cluster FAILED with the
     one-line error, plain `ray job submit --working-dir` with 2 rollout workers succeeded into a durable run dir."""
     import ray
@@ -174,3 +182,4 @@ def test_submit_follow_then_jobs_commands_on_a_real_head_node(tmp_path: Path) ->
     plain_runs = list(Path(f"{tmp_path / 'runs'}-plain").iterdir())
     assert len(plain_runs) == 1 and json.loads((plain_runs[0] / "summary.json").read_text())["status"] == "completed"
     assert out["left"] == [], "every process of the test's cluster was ended by PID"
+    assert out["exposed"] == [], "the cluster listened beyond loopback"

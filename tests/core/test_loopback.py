@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from raylight.core.ray_node import loopback_args
+from raylight.core.ray_node import is_loopback_head, loopback_args
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
@@ -111,6 +111,13 @@ def test_ray_node_adds_loopback_defaults_unless_named() -> None:
     assert loopback_args(["start", "--address=10.0.0.1:6379", "--node-ip-address=10.0.0.2"]) == [
         "start", "--address=10.0.0.1:6379", "--node-ip-address=10.0.0.2"]
     assert loopback_args(["stop"]) == ["stop"]
+
+
+def test_only_a_loopback_head_switches_ray_to_keep_loopback_for_its_jobs() -> None:
+    assert is_loopback_head(loopback_args(["start", "--head", "--port=6379"]))
+    assert is_loopback_head(["start", "--head", "--node-ip-address", "127.0.0.1"])
+    assert not is_loopback_head(loopback_args(["start", "--head", "--node-ip-address=10.0.0.2"]))
+    assert not is_loopback_head(loopback_args(["start", "--address=127.0.0.1:6379"]))  # a worker node joins as before
 
 
 @pytest.mark.slow
