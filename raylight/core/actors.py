@@ -72,16 +72,17 @@ def remote_class(cls: type) -> Any:
 _REMOTE_CLASSES: dict[type, Any] = {}
 
 
-def wait_ready(actors: list[Any], what: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-    """Block until the actors are constructed, so call timeouts never include process start-up;
-    one line if they do not start (a cluster short of CPUs) and the construction error if they fail."""
+def wait_ready(actors: list[Any], what: str, timeout_s: float = STARTUP_TIMEOUT_S) -> list[tuple[str, int]]:
+    """Block until the actors are constructed, so call timeouts never include process start-up; one line if they
+    do not start (a cluster short of CPUs) and the construction error if they fail. Returns each actor's
+    (node id, pid), so the pool can watch the CPU use of those on the driver's node."""
     import ray
 
-    refs = [a.__ray_ready__.remote() for a in actors]
+    refs = [a.__ray_call__.remote(_whereabouts) for a in actors]  # runs once the constructor has
     ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
     if len(ready) < len(refs):
         raise RaylightError(f"{what}: {len(refs) - len(ready)} actor(s) did not start within {timeout_s:g} s (is the cluster short of CPUs?)")
-    ray.get(ready)
+    return ray.get(refs)
 
 
 class ActorPlacement:
@@ -226,16 +227,15 @@ class ActorPool:
             return
         self._placement = ActorPlacement(count, cpus_per_actor, placement, what)
         self.actors = [self._spawn(i) for i in range(count)]
-        wait_ready(self.actors, what)
-        self._locate(range(count))
+        self._locate(range(count), wait_ready(self.actors, what))
 
-    def _locate(self, indices: Iterable[int]) -> None:
+    def _locate(self, indices: Iterable[int], where: list[tuple[str, int]] | None) -> None:
         """Note the pids of actors that run on this node (the others' progress cannot be watched)."""
+        if not where:
+            return
         import ray
 
         here = ray.get_runtime_context().get_node_id()
-        indices = list(indices)
-        where = ray.get([self.actors[i].__ray_call__.remote(_whereabouts) for i in indices])
         for i, (node, pid) in zip(indices, where, strict=True):
             self.pids[i] = pid if node == here else None
 
@@ -343,8 +343,7 @@ class ActorPool:
         ray.kill(self.actors[index], no_restart=True)
         self.restarts[index] += 1
         self.actors[index] = self._spawn(index)
-        wait_ready([self.actors[index]], self.what)
-        self._locate([index])
+        self._locate([index], wait_ready([self.actors[index]], self.what))
         if self._state is not None:
             method, args = self._state
             getattr(self.actors[index], method).remote(*args)  # actor calls run in order: before the re-issued ones

@@ -12,6 +12,7 @@ every node sees (one machine, or a shared file system).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ def _worker_loop(config: dict[str, Any]) -> None:
     from raylight.core.task import RankContext
 
     silence_known_noise()
+    # A learner owns its W&B service: one inherited through the environment (WANDB_SERVICE, set wherever wandb ran
+    # before Ray started, e.g. a notebook or an earlier run in the same process) outlives a killed rank still holding
+    # its run, and the recovered rank's resume of that id was refused ("run ID ... is in use"; seen in CI).
+    os.environ.pop("WANDB_SERVICE", None)
     cfg = build_config(config["cfg"])
     ctx = ray.train.get_context()
     rank_ctx = RankContext(ctx.get_world_rank(), ctx.get_world_size())

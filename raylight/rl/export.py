@@ -22,9 +22,10 @@ from torch import nn
 
 from raylight.core.checkpoints import find_checkpoint
 from raylight.core.errors import ConfigError, RaylightError
+from raylight.models.encoders import ConvEncoder, GaussianEncoder, MLPEncoder
 from raylight.rl.continuous import DeterministicActor, SquashedGaussianActor
 from raylight.rl.distributions import CategoricalHead, GaussianHead, StateDependentGaussianHead
-from raylight.rl.networks import MLP, NatureCNN, QNetwork, _AddChannel
+from raylight.rl.networks import MLP, NatureCNN, PretrainedTorso, QNetwork, _AddChannel
 from raylight.rl.normalization import NormalizedActor
 
 FORMATS = ("onnx", "torchscript", "safetensors")
@@ -193,7 +194,38 @@ def _torso_layers(torso: nn.Module, names: dict[int, str]) -> list[dict[str, Any
         if torso.channels_last:
             layers.append({"op": "permute", "dims": [0, 3, 1, 2]})
         return layers + _sequential_layers(torso.conv, names) + _sequential_layers(torso.fc, names)
+    if isinstance(torso, PretrainedTorso):  # cast (and scale) as the frame datasets were, encoder, MLP over its code
+        layers = [{"op": "scale", "factor": torso.scale}]
+        if torso.permute is not None:
+            layers.append({"op": "permute", "dims": [0, *(d + 1 for d in torso.permute)]})
+        return layers + _encoder_layers(torso.encoder, names) + _torso_layers(torso.head, names)
     raise RaylightError(f"--format safetensors: cannot describe a {type(torso).__name__} torso; use --format onnx or torchscript")
+
+
+def _encoder_layers(encoder: nn.Module, names: dict[int, str]) -> list[dict[str, Any]]:
+    """A pretrained ``raylight.models`` encoder's forward pass (``ConvEncoder``/``MLPEncoder``/``GaussianEncoder``)."""
+    if isinstance(encoder, GaussianEncoder):  # the body's output is (mu, logvar); the torso takes mu
+        return [*_encoder_layers(encoder.body, names), {"op": "slice", "stop": encoder.latent_dim}]
+    layers: list[dict[str, Any]] = []
+    if isinstance(encoder, MLPEncoder):
+        layers.append({"op": "flatten"})
+        for linear, act in zip(encoder.layers, encoder.acts, strict=True):
+            layers += [{"op": "linear", **_weights(linear, names)}, *_activation(act)]
+        return layers
+    if isinstance(encoder, ConvEncoder):
+        for conv in encoder.convs:
+            layers += [{"op": "conv2d", **_weights(conv, names), "stride": list(conv.stride), "padding": list(conv.padding)}, {"op": "relu"}]
+        return [*layers, {"op": "flatten"}, {"op": "linear", **_weights(encoder.fc, names)}, *_activation(encoder.code_act)]
+    raise RaylightError(f"--format safetensors: cannot describe a {type(encoder).__name__} encoder; use --format onnx or torchscript")
+
+
+def _activation(m: nn.Module) -> list[dict[str, Any]]:
+    """An activation module as zero or one op."""
+    if isinstance(m, nn.Identity):
+        return []
+    if isinstance(m, (nn.ReLU, nn.Tanh, nn.Sigmoid)):
+        return [{"op": type(m).__name__.lower()}]
+    raise RaylightError(f"--format safetensors: cannot describe a {type(m).__name__} layer; use --format onnx or torchscript")
 
 
 def _sequential_layers(seq: nn.Sequential, names: dict[int, str]) -> list[dict[str, Any]]:
@@ -203,8 +235,8 @@ def _sequential_layers(seq: nn.Sequential, names: dict[int, str]) -> list[dict[s
             layers.append({"op": "linear", **_weights(m, names)})
         elif isinstance(m, nn.Conv2d):
             layers.append({"op": "conv2d", **_weights(m, names), "stride": list(m.stride), "padding": list(m.padding)})
-        elif isinstance(m, (nn.ReLU, nn.Tanh)):
-            layers.append({"op": type(m).__name__.lower()})
+        elif isinstance(m, (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity)):
+            layers += _activation(m)
         elif isinstance(m, nn.Flatten):
             layers.append({"op": "flatten"})
         else:
@@ -234,6 +266,8 @@ LAYER_OPS = {
     "conv2d": "x = conv2d(x, weight, bias, stride, padding)",
     "relu": "x = max(x, 0)",
     "tanh": "x = tanh(x)",
+    "sigmoid": "x = 1 / (1 + exp(-x))",
+    "slice": "x = x[:, :stop] (a Gaussian encoder's mean, the first half of its output)",
     "dueling": "q = v + a - mean(a, axis=1), with a = linear(advantage), v = linear(value)",
     "log_softmax": "x = x - logsumexp(x, axis=1)",
     "argmax": "x = argmax(x, axis=1) (int64)",

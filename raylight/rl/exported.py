@@ -141,8 +141,10 @@ def run_layers(layers: list[dict[str, Any]], t: dict[str, Any], x: Any) -> Any:
             x = F.linear(x, t[layer["weight"]], t[layer["bias"]])
         elif op == "conv2d":
             x = F.conv2d(x, t[layer["weight"]], t[layer["bias"]], stride=layer["stride"], padding=layer["padding"])
-        elif op in ("relu", "tanh"):
+        elif op in ("relu", "tanh", "sigmoid"):
             x = getattr(torch, op)(x)
+        elif op == "slice":
+            x = x[:, : layer["stop"]]
         elif op == "dueling":
             a = F.linear(x, t[layer["advantage"]["weight"]], t[layer["advantage"]["bias"]])
             v = F.linear(x, t[layer["value"]["weight"]], t[layer["value"]["bias"]])

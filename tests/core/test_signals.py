@@ -303,11 +303,16 @@ def test_a_recovered_learner_continues_the_same_wandb_run(tmp_path: Path) -> Non
     goes on past the recovery checkpoint's env steps. Seen: recovered at 1,024 env steps (checkpoint.every_env_steps), the
     second directory's rows at 1,280 ... 8,192; with the id not reused (no resume id passed), the directories held two ids."""
     import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path: imported first, or psutil is missing
+    import wandb
 
     from tests.helpers import read_wandb_records
 
     psutil = importlib.import_module("psutil")
     run_root = tmp_path / "runs"
+    # A W&B service already running in the environment the run starts from (a notebook, an earlier run in this pytest
+    # worker: how CI met it): Ray's workers inherit WANDB_SERVICE, and the recovered rank was refused "run ID in use".
+    wandb.setup()
+    assert "WANDB_SERVICE" in os.environ
     proc = _start(str(ROOT / "configs" / "ppo-cartpole.yaml"), run_root, "trainer.cpus_per_worker=0.5", "rollout.num_workers=0",
                   "trainer.max_failures=1", "checkpoint.every_iterations=100000", "checkpoint.every_env_steps=1024",
                   "trainer.total_env_steps=8192", "trainer.log_every_env_steps=256", "eval.every_env_steps=100000", "eval.episodes=1",
@@ -325,6 +330,8 @@ def test_a_recovered_learner_continues_the_same_wandb_run(tmp_path: Path) -> Non
         _out, err = proc.communicate(timeout=400)
     finally:
         proc.kill()
+        wandb.teardown()
+        os.environ.pop("WANDB_SERVICE", None)  # later tests in this pytest worker start their own
     assert proc.returncode == 0, err[-3000:]
     run_dir = next(run_root.iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())

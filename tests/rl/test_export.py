@@ -193,3 +193,30 @@ def test_exported_policy_loader_is_confined_to_its_directory_and_checks_the_hash
     (future / "policy.json").write_text(json.dumps({**meta, "format": "raylight-policy-v9"}))
     with pytest.raises(CheckpointError, match="format 'raylight-policy-v9' is not one this raylight reads"):
         load_exported_policy(future)
+
+
+@pytest.mark.parametrize("arch,space", [
+    # MinAtar-like bool planes (H, W, C) into a conv encoder that wants (C, H, W), a sigmoid code
+    ({"type": "conv", "in_shape": [4, 10, 10], "channels": [8, 16], "code_dim": 12, "code_activation": "sigmoid"},
+     gym.spaces.Box(0, 1, (10, 10, 4), dtype=np.bool_)),
+    # uint8 frames already channels-first, a VAE's Gaussian encoder (the torso takes its mean)
+    ({"type": "gaussian", "latent_dim": 6, "body": {"type": "conv", "in_shape": [3, 12, 12], "channels": [4], "code_dim": 12}},
+     gym.spaces.Box(0, 255, (3, 12, 12), dtype=np.uint8)),
+    # vectors into an MLP encoder with a tanh code
+    ({"type": "mlp", "in_shape": [5], "hidden": [16], "code_dim": 8, "code_activation": "tanh"}, gym.spaces.Box(-1, 1, (5,), dtype=np.float32)),
+])
+def test_a_pretrained_torso_is_written_as_plain_ops_that_compute_the_same(arch: dict, space: gym.spaces.Box) -> None:
+    """safetensors export of a pretrained torso (issue 20): policy.json's ops, run by the exported-policy loader, give
+    the torso's own output for every encoder kind (before: refused, 'cannot describe a PretrainedTorso torso')."""
+    from raylight.rl.export import _torso_layers
+    from raylight.rl.exported import run_layers
+    from raylight.rl.networks import PretrainedTorso
+
+    torch.manual_seed(0)
+    torso = PretrainedTorso(space, arch, hidden=[10], frozen=True)
+    names = {id(m): name for name, m in torso.named_modules()}
+    layers = _torso_layers(torso, names)
+    tensors = dict(torso.state_dict())
+    obs = torch.as_tensor(np.stack([space.sample() for _ in range(4)]))
+    with torch.no_grad():
+        np.testing.assert_allclose(run_layers(layers, tensors, obs).numpy(), torso(obs).numpy(), rtol=1e-5, atol=1e-6)

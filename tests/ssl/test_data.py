@@ -152,9 +152,9 @@ def test_a_stale_resume_point_is_ignored() -> None:
 class _Recorder(pl.LightningModule):
     """Tiny model that writes the sample ids each rank trained on."""
 
-    def __init__(self, out_dir: str) -> None:
+    def __init__(self, out_dir: str, in_features: int = 64) -> None:
         super().__init__()
-        self.lin = torch.nn.Linear(64, 1)
+        self.lin = torch.nn.Linear(in_features, 1)
         self.out_dir = out_dir
         self.seen: list[np.ndarray] = []
 

@@ -172,3 +172,26 @@ def test_minatar_frames_with_six_planes_become_channels_first(tmp_path: Path) ->
     assert dataset_info(cfg).sample_shape == (6, 10, 10)
     batch = FrameShardReader(cfg, "train", [0], seed=0).batch(0, 0, 30)
     np.testing.assert_array_equal(batch.targets, x[:30].transpose(0, 3, 1, 2).astype(np.float32))
+
+
+def test_two_ddp_ranks_on_frame_shards_see_each_frame_once_per_epoch(tmp_path: Path) -> None:
+    """Real Lightning DDP (gloo, 2 spawned CPU processes) over streamed frame shards: each rank's readers open their own
+    files, the ranks take the same number of steps, and per epoch their frames partition the training split."""
+    import pytorch_lightning as pl
+
+    from raylight.ssl.data import FrameDataModule
+    from tests.ssl.test_data import _Recorder
+
+    cfg = DataConfig(dataset=str(write_frames(tmp_path / "frames")), test_fraction=0.2, num_shards=4, num_readers=0, batch_size=64)
+    out = tmp_path / "seen"
+    out.mkdir()
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=2, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+    )
+    trainer.fit(_Recorder(str(out), in_features=3), datamodule=FrameDataModule(cfg, "train", seed=0))
+    for epoch in range(2):
+        parts = [np.load(out / f"rank{r}-epoch{epoch}.npy") for r in range(2)]
+        assert len(parts[0]) == len(parts[1]) == 400, [len(p) for p in parts]  # 8 training files of 100, 4 per rank
+        assert not set(parts[0].tolist()) & set(parts[1].tolist())
+        np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(800))
