@@ -263,6 +263,21 @@ def test_interrupted_and_resumed_mlm_matches_the_uninterrupted_run_weight_for_we
     assert not differing, differing[:5]
 
 
+def _kill_a_learner_when(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> str:
+    """kill -9 of one Ray Train worker of ``proc`` once ``ready()`` (a checkpoint to recover from exists); its stderr."""
+    import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path: imported first, or psutil is missing
+
+    psutil = importlib.import_module("psutil")
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.2)
+    assert ready(), "no checkpoint before the kill"
+    workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "RayTrainWorker" in " ".join(_cmdline(p))]
+    assert workers, "no Ray Train worker found"
+    workers[-1].kill()
+    return proc.communicate(timeout=400)[1]
+
+
 @pytest.mark.under_load
 @pytest.mark.slow
 @pytest.mark.parametrize("ranks", [1, 2])
@@ -271,22 +286,12 @@ def test_a_killed_learner_rank_is_recovered_from_the_last_checkpoint(tmp_path: P
     restarts the worker group, every rank resumes from last.ckpt, the run completes its budget and summary.json lists
     the recovery (before: the run ended `failed`, to be resumed by hand; a single learner ran in the driver's
     process, where nothing could restart it)."""
-    import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path: imported first, or psutil is missing
-
-    psutil = importlib.import_module("psutil")
     run_root = tmp_path / "runs"
     proc = _start(str(ROOT / "configs" / "ppo-cartpole.yaml"), run_root, f"trainer.num_workers={ranks}", "trainer.cpus_per_worker=0.5",
                   "rollout.num_workers=0", "trainer.max_failures=1", "checkpoint.every_iterations=2", "trainer.total_env_steps=12288",
                   "eval.every_env_steps=100000", "eval.episodes=1", "eval.stop_at_return=null", "tracking.backend=none")
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline and not list(run_root.glob("*/checkpoints/last.ckpt")) and proc.poll() is None:
-            time.sleep(0.2)
-        assert list(run_root.glob("*/checkpoints/last.ckpt")), "no checkpoint before the kill"
-        workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "RayTrainWorker" in " ".join(_cmdline(p))]
-        assert workers, "no Ray Train worker found"
-        workers[-1].kill()
-        out, err = proc.communicate(timeout=400)
+        err = _kill_a_learner_when(proc, lambda: bool(list(run_root.glob("*/checkpoints/last.ckpt"))))
     finally:
         proc.kill()
     assert proc.returncode == 0, err[-3000:]
@@ -307,7 +312,6 @@ def test_a_recovered_learner_continues_the_same_wandb_run(tmp_path: Path) -> Non
 
     from tests.helpers import read_wandb_records
 
-    psutil = importlib.import_module("psutil")
     run_root = tmp_path / "runs"
     # A W&B service already running in the environment the run starts from (a notebook, an earlier run in this pytest
     # worker: how CI met it): Ray's workers inherit WANDB_SERVICE, and the recovered rank was refused "run ID in use".
@@ -318,16 +322,8 @@ def test_a_recovered_learner_continues_the_same_wandb_run(tmp_path: Path) -> Non
                   "trainer.total_env_steps=8192", "trainer.log_every_env_steps=256", "eval.every_env_steps=100000", "eval.episodes=1",
                   "eval.stop_at_return=null", "tracking.backend=wandb", "tracking.mode=offline")
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None and not (
-            list(run_root.glob("*/checkpoints/last.ckpt")) and list(run_root.glob("*/wandb/offline-run-*/run-*.wandb"))
-        ):
-            time.sleep(0.2)
-        assert list(run_root.glob("*/checkpoints/last.ckpt")), "no checkpoint before the kill"
-        workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "RayTrainWorker" in " ".join(_cmdline(p))]
-        assert workers, "no Ray Train worker found"
-        workers[-1].kill()
-        _out, err = proc.communicate(timeout=400)
+        err = _kill_a_learner_when(proc, lambda: bool(list(run_root.glob("*/checkpoints/last.ckpt"))
+                                                     and list(run_root.glob("*/wandb/offline-run-*/run-*.wandb"))))
     finally:
         proc.kill()
         wandb.teardown()
