@@ -15,6 +15,7 @@ horizon 30, 5 CEM iterations), against SAC's actor.
 Medians over seeds; results in benchmarks/results/model_based.md (+ model_based.png, model_based_runs.json,
 model_based_planning.json). Each part rewrites the page from every part's saved results.
 Usage: python benchmarks/bench_model_based.py [--parts learning,planning (none: re-render)] [--envs pendulum,reacher] [--seeds 0,1,2] [--quick]
+(one process per env side by side: ``--envs pendulum --parts learning`` and ``--envs reacher --parts learning,planning``)
 """
 
 from __future__ import annotations
@@ -48,11 +49,14 @@ ENVS: dict[str, dict[str, Any]] = {
     },
     "reacher": {
         "id": "Reacher-v5", "fixed": -5.0, "sac_budget": 20_000, "sac_eval": 1000, "sac_extra": ["agent.learning_starts=1000"],
-        "pets_config": "pets-reacher.yaml", "pets_budget": 5000, "pets_eval": 250, "pets_extra": [],
+        "pets_config": "pets-reacher.yaml", "pets_budget": 5000, "pets_eval": 500, "pets_extra": [],
     },
 }
-EVAL_EPISODES = 10  # the same episodes (eval seeds) for both: Pendulum's return depends much on the start state
-SAC_SMALL = ["agent.hidden=[64,64]", "agent.learning_starts=1000", f"eval.episodes={EVAL_EPISODES}", "eval.stop_at_return=null"]
+# Every run, of either agent and any seed, is evaluated on the same 10 episodes (eval.seed): Pendulum's return depends
+# much on the start state, and a target read off SAC's runs means the same thing for every PETS run only on the same starts.
+EVAL = ["eval.episodes=10", "eval.seed=0"]
+ONE_THREAD = ["trainer.torch_threads=1"]  # one core each, so two envs' runs can go side by side on a 2-core machine
+SAC_SMALL = ["agent.hidden=[64,64]", "agent.learning_starts=1000", *EVAL, *ONE_THREAD, "eval.stop_at_return=null"]
 
 
 READING = """**Reading (the run of 2026-12-06, CPU-sized PETS configs).** The goal -- SAC's final return in at most a
@@ -86,7 +90,7 @@ def run_env(name: str, seeds: list[int], quick: bool) -> dict[str, Any]:
     target = median([r["final"] for r in sac])
     pets = [
         run_raylight(spec["pets_config"], s, [f"trainer.total_env_steps={int(spec['pets_budget'] * scale)}", *spec["pets_extra"],
-                                              f"eval.every_env_steps={spec['pets_eval']}", f"eval.episodes={EVAL_EPISODES}",
+                                              f"eval.every_env_steps={spec['pets_eval']}", *EVAL, *ONE_THREAD,
                                               f"eval.stop_at_return={target}"])
         for s in seeds
     ]
@@ -239,8 +243,12 @@ def main() -> None:
         if args.quick:
             print(markdown_table(["env", "target"], [[r["env"], r["target"]] for r in results]))
         else:
-            RUNS_FILE.write_text(json.dumps(results, indent=1, default=float))
-            plot(results)
+            # Merged by env, so one process per env can run at once (each rewrites only its own envs' entries).
+            done = {r["env"] for r in results}
+            kept = [r for r in json.loads(RUNS_FILE.read_text()) if r["env"] not in done] if RUNS_FILE.is_file() else []
+            merged = sorted(kept + results, key=lambda r: [spec["id"] for spec in ENVS.values()].index(r["env"]))
+            RUNS_FILE.write_text(json.dumps(merged, indent=1, default=float))
+            plot(merged)
     if "planning" in parts:
         planning = time_planning(3 if args.quick else 20)
         if args.quick:

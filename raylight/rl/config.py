@@ -62,6 +62,11 @@ class RolloutConfig(Section):
 class EvalConfig(Section):
     every_env_steps: int = Field(5000, ge=1, description="Run a greedy evaluation every this many env steps.")
     episodes: int = Field(10, ge=1, description="Episodes per evaluation, on env copies separate from the training envs.")
+    seed: int | None = Field(
+        None,
+        description="Seed of the evaluation episodes' starts; None: the run's seed. Fix it to compare runs of different seeds on the "
+        "same start states (Pendulum's return depends much on where an episode starts).",
+    )
     stop_at_return: float | Literal["auto"] | None = Field(
         None, description="Stop once eval/return_mean reaches this value; 'auto': the env's registered reward_threshold (CartPole-v1: 475); None: never."
     )

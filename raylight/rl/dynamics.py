@@ -14,7 +14,9 @@ rollout actors build the planner from it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -68,6 +70,38 @@ def imagined_returns(step: StepFn, obs: torch.Tensor, plans: torch.Tensor, membe
     return total.mean(0).reshape(B, P)
 
 
+def colored_noise(beta: float, shape: tuple[int, ...], device: torch.device | None = None) -> torch.Tensor:
+    """Standard-normal samples (..., H, A) whose power spectrum along H falls as 1 / f^beta (iCEM, Pinneri et al. 2020):
+    beta 0 is white noise (PETS), beta 2 is smooth like a random walk, so a sampled plan pushes in one direction long
+    enough to matter. Each element still has unit variance (the spectrum is normalized exactly)."""
+    *batch, H, A = shape
+    if beta == 0 or H < 2:
+        return torch.randn(shape, device=device)
+    freqs = torch.fft.rfftfreq(H, device=device)
+    freqs[0] = freqs[1]  # the constant term gets the lowest frequency's weight, not an infinite one
+    scale = freqs.pow(-beta / 2.0)
+    real = torch.randn(*batch, A, freqs.shape[0], device=device) * scale
+    imag = torch.randn(*batch, A, freqs.shape[0], device=device) * scale
+    # The constant term (and, for even H, the Nyquist term) are real: their whole variance goes to the real part.
+    weights = torch.full_like(scale, 2.0)
+    real[..., 0] *= math.sqrt(2.0)
+    imag[..., 0] = 0.0
+    weights[0] = 1.0
+    if H % 2 == 0:
+        real[..., -1] *= math.sqrt(2.0)
+        imag[..., -1] = 0.0
+        weights[-1] = 1.0
+    signal = torch.fft.irfft(torch.complex(real, imag), n=H)  # (..., A, H)
+    std = 2.0 * torch.sqrt((weights * scale.pow(2)).sum() / 2.0) / H  # the exact std of every element
+    return (signal / std).transpose(-1, -2)
+
+
+class CEMResult(NamedTuple):
+    mean: torch.Tensor  # (B, H, A) the final sampling distribution's centre: the next step warm-starts from it
+    best: torch.Tensor  # (B, H, A) the best-scoring sequence sampled in any iteration: the one acted on
+    best_score: torch.Tensor  # (B,)
+
+
 def cem(
     objective: Callable[[torch.Tensor], torch.Tensor],
     mean: torch.Tensor,
@@ -76,19 +110,38 @@ def cem(
     population: int,
     elites: int,
     momentum: float = 0.1,
-) -> torch.Tensor:
+    noise_beta: float = 0.0,
+    keep_elites: float = 0.0,
+) -> CEMResult:
     """The cross-entropy method in the box [-1, 1]: sample ``population`` sequences around (mean, std) (B, H, A),
     score them (``objective``: (B, P, H, A) -> (B, P)), refit to the ``elites`` best; ``momentum`` keeps that
-    share of the previous fit (PETS's alpha). Returns the final mean (B, H, A)."""
-    for _ in range(iterations):
-        noise = torch.randn(mean.shape[0], population, *mean.shape[1:], device=mean.device)
+    share of the previous fit (PETS's alpha).
+
+    iCEM's improvements (Pinneri et al. 2020), each off at its default: ``noise_beta`` colours the sampling noise
+    along the horizon; ``keep_elites`` carries that fraction of the elites into the next iteration's population, so
+    a good sequence is not lost to resampling; the final iteration also scores the mean itself. The best sequence
+    seen in any iteration is returned beside the final mean (iCEM acts on it; PETS acted on the mean)."""
+    B, dims = mean.shape[0], mean.shape[1:]
+    kept = min(int(round(keep_elites * elites)), population - 1)
+    best, best_score = mean.clone(), torch.full((B,), -math.inf, device=mean.device)
+    carried: torch.Tensor | None = None
+    for i in range(iterations):
+        noise = colored_noise(noise_beta, (B, population, *dims), device=mean.device)
         samples = (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp(-1.0, 1.0)
+        if carried is not None:
+            samples = torch.cat([carried, samples[:, carried.shape[1] :]], dim=1)
+        if i == iterations - 1 and (noise_beta or keep_elites):
+            samples[:, -1] = mean
         scores = objective(samples)
-        top = scores.topk(elites, dim=1).indices  # (B, K)
-        best = samples.gather(1, top[:, :, None, None].expand(-1, -1, *mean.shape[1:]))
-        mean = momentum * mean + (1.0 - momentum) * best.mean(1)
-        std = momentum * std + (1.0 - momentum) * best.std(1, unbiased=False)
-    return mean
+        top_scores, top = scores.topk(elites, dim=1)  # (B, K), best first
+        elite = samples.gather(1, top[:, :, None, None].expand(-1, -1, *dims))
+        improved = top_scores[:, 0] > best_score
+        best = torch.where(improved[:, None, None], elite[:, 0], best)
+        best_score = torch.where(improved, top_scores[:, 0], best_score)
+        carried = elite[:, :kept] if kept else None
+        mean = momentum * mean + (1.0 - momentum) * elite.mean(1)
+        std = momentum * std + (1.0 - momentum) * elite.std(1, unbiased=False)
+    return CEMResult(mean, best, best_score)
 
 
 # --- the model ----------------------------------------------------------------------------------------------------
@@ -106,6 +159,9 @@ class PlannerConfig(BaseModel):
     cem_iterations: int = Field(5, ge=1, description="CEM refits per env step (PETS: 5).")
     cem_momentum: float = Field(0.1, ge=0, lt=1, description="Share of the previous mean/std kept at each refit (PETS's alpha).")
     cem_init_std: float = Field(0.5, gt=0, description="Initial std of the CEM in half-ranges of the action box (PETS: a quarter of the range).")
+    cem_noise_beta: float = Field(0.0, ge=0, le=4, description="Colour of the CEM's sampling noise along the horizon, power spectrum 1/f^beta (0: white, PETS; iCEM: 2-4 for smooth plans).")
+    cem_keep_elites: float = Field(0.0, ge=0, le=1, description="Fraction of each CEM iteration's elites carried into the next population (0: PETS; iCEM: 0.3).")
+    cem_act_on: Literal["mean", "best"] = Field("mean", description="Act on the CEM's final mean (PETS) or on the best sequence it sampled (iCEM).")
 
     @model_validator(mode="after")
     def _elites_fit(self) -> PlannerConfig:
@@ -183,9 +239,10 @@ class DynamicsEnsemble(nn.Module):
 
 class PETSPlanner(nn.Module):
     """Acts by model-predictive control: each step, CEM over ``horizon``-step action sequences scored by
-    ``imagined_returns`` through the ensemble; the first action is taken, the rest warm-starts the next step.
+    ``imagined_returns`` through the ensemble; the first action of the chosen sequence (the CEM's mean, or the best
+    one sampled: ``cem_act_on``) is taken, and the CEM's final mean, shifted one step, warm-starts the next step.
 
-    Its memory (B, horizon x A) is that plan, in half-ranges of the action box; an episode start clears it."""
+    Its memory (B, horizon x A) is that mean, in half-ranges of the action box; an episode start clears it."""
 
     exportable = False  # a planner is a loop over a model, not a function of the observation export can write
     action_scale: torch.Tensor
@@ -232,8 +289,10 @@ class PETSPlanner(nn.Module):
         def objective(plans: torch.Tensor) -> torch.Tensor:
             return imagined_returns(step, obs, self.to_env_units(plans), self.net.ensemble_size)
 
-        plan = cem(objective, mean, std, self.net.cem_iterations, self.net.population, self.net.elites, self.net.cem_momentum)
-        return ActorOutput(self.to_env_units(plan[:, 0]), state=plan.reshape(B, H * A))
+        net = self.net
+        plan = cem(objective, mean, std, net.cem_iterations, net.population, net.elites, net.cem_momentum, net.cem_noise_beta, net.cem_keep_elites)
+        acted = plan.best if net.cem_act_on == "best" else plan.mean
+        return ActorOutput(self.to_env_units(acted[:, 0]), state=plan.mean.reshape(B, H * A))
 
 
 def build_planner(net: PlannerConfig, obs_space: gym.Space, act_space: gym.Space) -> PETSPlanner:

@@ -175,7 +175,8 @@ class EvaluationCallback(pl.Callback):
         return row
 
     def _evaluate_here(self, pl_module: Any) -> dict[str, float]:
-        result = evaluate_policy(pl_module.cpu_actor(), self.cfg.env, self.cfg.eval.episodes, self.cfg.seed)
+        seed = self.cfg.seed if self.cfg.eval.seed is None else self.cfg.eval.seed
+        result = evaluate_policy(pl_module.cpu_actor(), self.cfg.env, self.cfg.eval.episodes, seed)
         return {
             "env_steps": float(pl_module.env_steps),
             "wall_s": self._elapsed_before + time.perf_counter() - self._t0,

@@ -18,6 +18,7 @@ from raylight.rl.dynamics import (
     PlannerConfig,
     bounded_log_variance,
     cem,
+    colored_noise,
     gaussian_nll,
     imagined_returns,
     logvar_bound_penalty,
@@ -85,15 +86,56 @@ def test_cem_finds_the_optimum_of_a_quadratic() -> None:
     def objective(plans: torch.Tensor) -> torch.Tensor:
         return -((plans - target.unsqueeze(1)) ** 2).sum(dim=(2, 3))
 
-    best = cem(objective, torch.zeros_like(target), torch.full_like(target, 0.5), iterations=10, population=300, elites=30)
-    assert torch.allclose(best, target, atol=0.02)
+    result = cem(objective, torch.zeros_like(target), torch.full_like(target, 0.5), iterations=10, population=300, elites=30)
+    assert torch.allclose(result.mean, target, atol=0.02)
+    assert torch.allclose(result.best, target, atol=0.1)  # the best single draw is near, the fitted mean nearer
+
+
+def test_icem_finds_the_optimum_with_fewer_samples_and_returns_the_best_it_scored() -> None:
+    """Coloured noise + kept elites on the same quadratic with a fifth of the population; ``best`` is the
+    highest-scoring sequence the objective saw, and its score is that sequence's score."""
+    torch.manual_seed(0)
+    target = torch.tensor([[[0.3, -0.7], [0.0, 0.9], [-0.5, 0.2]]])
+    scored: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def objective(plans: torch.Tensor) -> torch.Tensor:
+        scores = -((plans - target.unsqueeze(1)) ** 2).sum(dim=(2, 3))
+        scored.append((plans.clone(), scores))
+        return scores
+
+    result = cem(objective, torch.zeros_like(target), torch.full_like(target, 0.5), iterations=10, population=60, elites=6,
+                 noise_beta=2.0, keep_elites=0.5)
+    assert torch.allclose(result.mean, target, atol=0.05)
+    plans = torch.cat([p for p, _ in scored], dim=1)
+    scores = torch.cat([s for _, s in scored], dim=1)
+    assert float(result.best_score[0]) == pytest.approx(float(scores.max()))
+    assert torch.equal(result.best[0], plans[0, scores[0].argmax()])
+    assert torch.equal(scored[1][0][0, :3], scored[0][0][0, scored[0][1][0].topk(3).indices])  # half of 6 elites kept
+    scored.clear()
+    start = torch.full_like(target, 0.1)
+    cem(objective, start, torch.full_like(target, 0.5), iterations=1, population=8, elites=2, noise_beta=2.0)
+    assert torch.equal(scored[0][0][0, -1], start[0])  # the (last) iteration also scored the mean itself
+
+
+def test_colored_noise_has_unit_variance_and_its_colour() -> None:
+    """White noise (beta 0) is uncorrelated from one step to the next; beta 2 is strongly correlated (smooth), and
+    both keep unit variance at every step of the horizon, for odd and even horizons."""
+    torch.manual_seed(0)
+    for horizon in (15, 16):
+        for beta, lag1 in ((0.0, (-0.05, 0.05)), (2.0, (0.6, 1.0))):
+            noise = colored_noise(beta, (20_000, horizon, 2))
+            assert noise.shape == (20_000, horizon, 2)
+            assert torch.allclose(noise.var(dim=0), torch.ones(horizon, 2), atol=0.06), (horizon, beta)
+            corr = float((noise[:, 1:] * noise[:, :-1]).mean())
+            assert lag1[0] < corr < lag1[1], (horizon, beta, corr)
 
 
 def test_cem_respects_the_box() -> None:
     """The optimum outside [-1, 1] is found at the boundary."""
     torch.manual_seed(0)
-    best = cem(lambda p: p.sum(dim=(2, 3)), torch.zeros(2, 4, 1), torch.full((2, 4, 1), 0.5), iterations=8, population=100, elites=10)
-    assert (best > 0.97).all() and (best <= 1.0).all()
+    result = cem(lambda p: p.sum(dim=(2, 3)), torch.zeros(2, 4, 1), torch.full((2, 4, 1), 0.5), iterations=8, population=100, elites=10)
+    assert (result.mean > 0.97).all() and (result.mean <= 1.0).all()
+    assert (result.best.abs() <= 1.0).all()
 
 
 def test_ensemble_normalizes_and_predicts_in_env_units() -> None:
@@ -136,6 +178,19 @@ def test_planner_acts_in_the_box_and_carries_its_plan() -> None:
     assert torch.allclose(planner.to_env_units(out.state[:, :1]), out.actions)  # the first step of the plan is acted
     with pytest.raises(ValueError, match="explores through its sampled plans"):
         planner.act(torch.zeros(1, 3), Exploration(epsilon=0.1))
+
+
+def test_icem_planner_acts_on_the_best_sequence_and_warm_starts_from_the_mean(monkeypatch: pytest.MonkeyPatch) -> None:
+    import raylight.rl.dynamics as dynamics
+
+    net = PlannerConfig(ensemble_size=2, hidden=[8], horizon=4, population=16, elites=4, cem_iterations=2,
+                        cem_noise_beta=2.0, cem_keep_elites=0.3, cem_act_on="best")
+    planner = PETSPlanner(net, PENDULUM_OBS, PENDULUM_ACT)
+    mean, best = torch.full((1, 4, 1), 0.25), torch.full((1, 4, 1), -0.5)
+    monkeypatch.setattr(dynamics, "cem", lambda *args, **kw: dynamics.CEMResult(mean, best, torch.zeros(1)))
+    out = planner.act(torch.zeros(1, 3), state=planner.initial_state(1))
+    assert torch.allclose(out.actions, torch.tensor([[-1.0]]))  # best's first step, in env units (x2)
+    assert out.state is not None and torch.allclose(out.state, torch.full((1, 4), 0.25))
 
 
 def test_planner_refuses_spaces_it_cannot_model() -> None:

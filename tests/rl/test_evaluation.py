@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from raylight.core.config import load_config
 from raylight.rl.evaluation import EvaluationCallback, first_reaching
@@ -28,3 +31,22 @@ def test_resuming_with_another_threshold_re_derives_reached(tmp_path: Path) -> N
         callback.load_state_dict(saved)
         assert callback.reached == expected, threshold
         assert callback.history == HISTORY
+
+
+def test_eval_seed_fixes_the_evaluation_starts_across_run_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """eval.seed makes runs of different seeds evaluate on the same episodes; unset, each run uses its own seed."""
+    import numpy as np
+
+    import raylight.rl.evaluation as evaluation
+
+    seen: list[int] = []
+
+    def fake_evaluate(actor: object, env_cfg: object, episodes: int, seed: int) -> evaluation.EvalResult:
+        seen.append(seed)
+        return evaluation.EvalResult(np.zeros(episodes), np.ones(episodes))
+
+    monkeypatch.setattr(evaluation, "evaluate_policy", fake_evaluate)
+    module = SimpleNamespace(cpu_actor=lambda: None, env_steps=0, recent_returns=[])
+    for overrides in (["seed=3"], ["seed=4"], ["seed=3", "eval.seed=7"], ["seed=4", "eval.seed=7"]):
+        EvaluationCallback(load_config(CONFIGS / "ppo-cartpole.yaml", overrides), tmp_path)._evaluate_here(module)
+    assert seen == [3, 4, 7, 7]
