@@ -14,9 +14,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def displayable(img: np.ndarray) -> np.ndarray:
+    """img (C, H, W) as something imshow draws: grayscale (H, W) for one channel, RGB (H, W, 3) for three, and any
+    other channel count -- env frames' object planes (MinAtar SpaceInvaders: 6) -- as its planes side by side, gray."""
+    channels = img.shape[0]
+    if channels == 3:
+        return np.clip(img.transpose(1, 2, 0), 0, 1)
+    return np.concatenate(list(img), axis=1) if channels > 1 else img[0]
+
+
 def _show(ax: plt.Axes, img: np.ndarray) -> None:
-    """img (C, H, W): grayscale for one channel, RGB for three."""
-    ax.imshow(img[0] if img.shape[0] == 1 else np.clip(img.transpose(1, 2, 0), 0, 1), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(displayable(img), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([])
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from raylight.ssl.plots import embedding_plot, pca_2d, reconstruction_grid, sample_grid
+from raylight.ssl.plots import displayable, embedding_plot, pca_2d, reconstruction_grid, sample_grid
 
 
 def test_pca_2d_finds_the_main_axis() -> None:
@@ -24,3 +24,16 @@ def test_pictures_are_png_files(tmp_path: Path) -> None:
     ]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_frames_of_any_channel_count_are_drawn(tmp_path: Path) -> None:
+    """Env frames' object planes (MinAtar SpaceInvaders: 6 channels) are drawn as planes side by side: an AE run on
+    them failed at its very end drawing reconstructions ('Invalid shape (10, 10, 6) for image data')."""
+    rng = np.random.default_rng(0)
+    assert displayable(rng.random((1, 10, 10))).shape == (10, 10)
+    assert displayable(rng.random((3, 10, 10))).shape == (10, 10, 3)
+    planes = rng.random((6, 10, 10))
+    assert displayable(planes).shape == (10, 60) and np.array_equal(displayable(planes)[:, 10:20], planes[1])
+    for channels in (4, 6):
+        imgs = rng.random((3, channels, 10, 10))
+        assert reconstruction_grid(imgs, imgs, imgs, tmp_path / f"r{channels}.png").is_file()
