@@ -3,16 +3,19 @@
 For each game: frames from a uniform-random policy (``raylight collect``, the env steps it cost are counted); ATC, AE
 and SimCLR pretraining on them (configs/atc-minatar-breakout.yaml, ae-digits.yaml and simclr-digits.yaml with the
 game's frames and ATC's conv encoder); then PPO (configs/ppo-minatar-<game>.yaml, in-process with 8 envs) from scratch
-and with ``agent.encoder=<each pretraining run>`` in ``frozen`` and ``finetune`` modes, seeds 0..2, every run on the
-same 10 evaluation episodes (``eval.seed``). Reported: each arm's final greedy return at the shared budget, and the env
-steps it first reached the from-scratch runs' median final return, with and without the pretraining frames counted.
+and with ``agent.encoder=<each pretraining run>`` in ``frozen`` and ``finetune`` modes, and a control with the pretrained
+arms' encoder architecture randomly initialised (``scratch, pretrained arch``), seeds 0..2, every run on the
+same 10 evaluation episodes (``eval.seed``). Reported: each arm's final greedy return at the shared RL budget and at an
+equal budget with the pretraining frames counted (its return after budget - frames RL steps), and the env steps it first
+reached the from-scratch runs' median final return, with and without the frames counted.
 Goal (the issue's): a pretrained torso reaches that return in at most 2/3 of the env steps, frames counted, on at least
 2 of the 3 games.
 
 Medians over seeds; results in benchmarks/results/torso.md (+ torso.png, torso_runs.json).
 Usage: python benchmarks/bench_torso.py [--games breakout,spaceinvaders,asterix] [--seeds 0,1,2] [--steps 300000]
-       [--frames 50000] [--epochs 10] [--quick]
-(one process per game side by side, each rewrites only its own game's entries: ``--games breakout``, ...)
+       [--frames 50000] [--epochs 10] [--quick | --render]
+(one process per game side by side, each rewrites only its own game's entries: ``--games breakout``, ...;
+``--algo dqn --games breakout`` adds DQN rows from configs/dqn-minatar-breakout.yaml)
 """
 
 from __future__ import annotations
@@ -48,10 +51,25 @@ METHODS: dict[str, tuple[str, list[str]]] = {
     "SimCLR": ("simclr-digits.yaml", [f"agent.encoder={ENCODER}", "data.max_rotation_deg=0", "data.max_shift=0.1", "agent.lr=0.001"]),
 }
 MODES = ("frozen", "finetune")
-EVAL = ["eval.episodes=10", "eval.seed=0", "trainer.torch_threads=1", "rollout.num_workers=0", "rollout.envs_per_worker=8"]
+EVAL = ["eval.episodes=10", "eval.seed=0", "trainer.torch_threads=1", "rollout.num_workers=0"]
+IN_PROCESS_ENVS = {"ppo": ["rollout.envs_per_worker=8"], "dqn": []}  # DQN keeps its config's one env
 QUIET = ["tracking.backend=none", "trainer.progress_bar=false"]
 
-READING = "(no reading yet: run the benchmark)"
+READING = """**Reading (the run of 2026-12-06, PPO only, 200k RL env steps per run, 50k random frames per game).** The
+goal is met on 2 of the 3 games, by a fine-tuned torso, with the frames counted: on Breakout ATC fine-tuned reached the
+from-scratch final return (5.9) on 3 of 3 seeds after a median 80,896 RL steps, 130,896 with its frames (0.65 of the
+budget), and ended at 6.7; on SpaceInvaders SimCLR fine-tuned reached 14.8 after 54,272 RL steps, 104,272 with its frames
+(0.52), and ended at 22.1 (SimCLR frozen: 0.72, final 18.8; ATC fine-tuned: 0.99, final 16.3). No one method wins on
+every game: AE torsos were the worst everywhere (Breakout 2.6, SpaceInvaders 5.0), frozen ATC and AE encoders stay below
+scratch on Breakout and SpaceInvaders, and SimCLR fine-tuned reached Breakout's 5.9 on 1 seed of 3 only. Asterix does
+not count: in 200k env steps PPO from scratch learned nearly nothing (final 0.8; the arms' finals 0.5-1.3), so every
+"reached" in its rows is evaluation noise around random play. The control row, the pretrained arms' conv encoder
+(16 and 32 channels, a 64-d code) randomly initialised and trained, ended well below the config's own small CNN
+(Breakout 5.2, SpaceInvaders 3.0, Asterix 0.5): the fine-tuned gains come from the pretrained weights, not from the
+architecture, and a frozen encoder's deficit is what its random-policy features miss. Not run yet, and why: DQN on one
+game (`--algo dqn`; Young & Tian's DQN explores over its first 100k steps, so a useful comparison needs some 500k env
+steps in each of 21 runs, more CPU than this session had left), the shipped configs' 5M-step budgets, and more than one
+pretraining seed per method (every seed's pretrained arms share one encoder)."""
 
 
 def pretrain(game: str, methods: list[str], frames: int, epochs: int, root: Path) -> dict[str, Any]:
@@ -78,30 +96,54 @@ def pretrain(game: str, methods: list[str], frames: int, epochs: int, root: Path
     return out
 
 
+CONTROL = "scratch, pretrained arch"  # the pretrained arms' conv encoder, randomly initialised and trained
+
+
 def arms(methods: list[str]) -> list[str]:
-    return ["scratch", *(f"{method} {mode}" for method in methods for mode in MODES)]
+    return ["scratch", CONTROL, *(f"{method} {mode}" for method in methods for mode in MODES)]
 
 
-def run_game(game: str, methods: list[str], seeds: list[int], steps: int, frames: int, epochs: int) -> dict[str, Any]:
+def arm_overrides(arm: str, pretraining: dict[str, Any]) -> list[str]:
+    """What makes ``arm`` differ from the config's own torso (scratch: the config's default network)."""
+    if arm == "scratch":
+        return []
+    if arm == CONTROL:
+        from raylight.models.encoder_io import read_encoder_source
+
+        arch = read_encoder_source(next(iter(pretraining["methods"].values()))["run_dir"]).arch
+        return [f"agent.encoder_arch={json.dumps(arch)}", "agent.encoder_mode=finetune"]
+    method, mode = arm.split()
+    return [f"agent.encoder={pretraining['methods'][method]['run_dir']}", f"agent.encoder_mode={mode}"]
+
+
+def run_arm(game: str, algo: str, arm: str, pretraining: dict[str, Any], seeds: list[int], steps: int) -> list[dict[str, Any]]:
+    every = max(steps // 15, 1000)
+    return [
+        run_raylight(f"{algo}-minatar-{game}.yaml", s, [f"trainer.total_env_steps={steps}", f"eval.every_env_steps={every}",
+                                                         "eval.stop_at_return=null", *EVAL, *IN_PROCESS_ENVS[algo],
+                                                         *arm_overrides(arm, pretraining)])
+        for s in seeds
+    ]
+
+
+def run_game(game: str, algo: str, methods: list[str], seeds: list[int], steps: int, frames: int, epochs: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix=f"torso-{game}-"))
     pretraining = pretrain(game, methods, frames, epochs, root)
-    every = max(steps // 15, 1000)
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for arm in arms(methods):
-        extra: list[str] = []
-        if arm != "scratch":
-            method, mode = arm.split()
-            extra = [f"agent.encoder={pretraining['methods'][method]['run_dir']}", f"agent.encoder_mode={mode}"]
-        runs[arm] = [
-            run_raylight(f"ppo-minatar-{game}.yaml", s, [f"trainer.total_env_steps={steps}", f"eval.every_env_steps={every}",
-                                                         "eval.stop_at_return=null", *EVAL, *extra])
-            for s in seeds
-        ]
-    return {"game": GAMES[game], "budget": steps, "pretraining": pretraining, "runs": runs}
+    runs = {arm: run_arm(game, algo, arm, pretraining, seeds, steps) for arm in arms(methods)}
+    return {"game": GAMES[game], "algo": algo.upper(), "budget": steps, "pretraining": pretraining, "runs": runs}
+
+
+def label(result: dict[str, Any]) -> str:
+    return f"{result['game']} ({result.get('algo', 'PPO')})"
 
 
 def first_reaching(curve: list[list[float]], target: float) -> float | None:
     return next((at for at, ret in curve if ret >= target), None)
+
+
+def return_at(curve: list[list[float]], steps: float) -> float:
+    """The last evaluation at or before ``steps`` (an arm's return once a budget is spent)."""
+    return next((ret for at, ret in reversed(curve) if at <= steps), float("nan"))
 
 
 def rows(result: dict[str, Any]) -> list[list[Any]]:
@@ -113,7 +155,10 @@ def rows(result: dict[str, Any]) -> list[list[Any]]:
         reached = [first_reaching(r["curve"], target) for r in runs]
         steps = median(reached)
         counted = steps + (0 if arm == "scratch" else frames)
-        out.append([result["game"], arm, median([r["final"] for r in runs]), target,
+        finals = [r["final"] for r in runs]
+        spent = result["budget"] - frames  # a pretrained arm's RL steps once its frames are counted
+        equal = finals if arm == "scratch" else [return_at(r["curve"], spent) for r in runs]
+        out.append([label(result), arm, median(finals), median(equal), target,
                     f"{sum(s is not None for s in reached)}/{len(reached)}", steps, counted,
                     ratio(counted, result["budget"]), median([r["wall"] for r in runs])])
     return out
@@ -131,14 +176,17 @@ def plot(results: list[dict[str, Any]]) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 3.6), squeeze=False)
     colors = {"scratch": "black", "ATC": "tab:blue", "AE": "tab:green", "SimCLR": "tab:red"}
     for ax, result in zip(axes[0], results, strict=False):
         for arm, runs in result["runs"].items():
             xs, ys = median_curve(runs)
-            ax.plot(xs, ys, color=colors[arm.split()[0]], ls="--" if arm.endswith("frozen") else "-", lw=1.2, label=arm)
-        ax.set_title(f"MinAtar {result['game']}")
+            color = "tab:gray" if arm == CONTROL else colors[arm.split()[0]]
+            ax.plot(xs, ys, color=color, ls="--" if arm.endswith("frozen") else ":" if arm == CONTROL else "-", lw=1.2, label=arm)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:.0f}k"))
+        ax.set_title(f"MinAtar {label(result)}")
         ax.set_xlabel("env steps (RL only)")
         ax.set_ylabel("greedy eval return")
         ax.legend(fontsize=7)
@@ -153,13 +201,13 @@ def render() -> str:
              __doc__.split("\n\n")[1], ""]
     if RUNS_FILE.is_file():
         results = json.loads(RUNS_FILE.read_text())
-        headers = ["game", "torso", "final return (median)", "target: scratch's final", "seeds reaching it",
+        headers = ["game (RL)", "torso", "final return (median)", "return at equal budget, frames counted", "target: scratch's final", "seeds reaching it",
                    "env steps to reach it (RL)", "same + pretraining frames", "/ budget", "wall s per run"]
         parts += [markdown_table(headers, [r for result in results for r in rows(result)]), ""]
-        pre = [[r["game"], method, r["pretraining"]["frames"], r["pretraining"]["collect_s"], m["seconds"], r["budget"],
+        pre = [[label(r), method, r["pretraining"]["frames"], r["pretraining"]["collect_s"], m["seconds"], r["budget"],
                 len(r["runs"]["scratch"])] for r in results for method, m in r["pretraining"]["methods"].items()]
         parts += ["Pretraining (one run per method and game, seed 0, shared by every seed's pretrained arms) and budgets:", "",
-                  markdown_table(["game", "method", "random frames", "collect s", "pretraining s", "PPO budget (env steps)", "seeds"], pre), "",
+                  markdown_table(["game (RL)", "method", "random frames", "collect s", "pretraining s", "RL budget (env steps)", "seeds"], pre), "",
                   "Curves: torso.png; runs: torso_runs.json.", "", READING, ""]
     return "\n".join(parts)
 
@@ -167,25 +215,45 @@ def render() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", default="breakout,spaceinvaders,asterix")
+    parser.add_argument("--algo", default="ppo", choices=["ppo", "dqn"], help="configs/<algo>-minatar-<game>.yaml")
     parser.add_argument("--methods", default="ATC,AE,SimCLR")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=300_000, help="PPO env steps per run")
     parser.add_argument("--frames", type=int, default=50_000, help="random-policy frames per game for pretraining")
     parser.add_argument("--epochs", type=int, default=10, help="ATC epochs over the frames")
     parser.add_argument("--quick", action="store_true", help="tiny budgets (checks that the script runs; writes nothing)")
+    parser.add_argument("--render", action="store_true", help="only rewrite the page and plot from the saved runs")
+    parser.add_argument("--add-control", action="store_true",
+                        help=f"only run the '{CONTROL}' arm for --games already in the saved runs, and add it to them")
     args = parser.parse_args()
+    if args.add_control:
+        quiet_environment()
+        saved = json.loads(RUNS_FILE.read_text())
+        for result in saved:
+            if result["game"].lower() in args.games.split(",") and result.get("algo", "PPO").lower() == args.algo:
+                game, seeds = result["game"].lower(), list(range(len(result["runs"]["scratch"])))
+                control = run_arm(game, args.algo, CONTROL, result["pretraining"], seeds, result["budget"])
+                result["runs"] = {"scratch": result["runs"]["scratch"], CONTROL: control,
+                                  **{k: v for k, v in result["runs"].items() if k not in ("scratch", CONTROL)}}
+                latest = json.loads(RUNS_FILE.read_text())  # another process may have added its game meanwhile
+                RUNS_FILE.write_text(json.dumps([result if label(r) == label(result) else r for r in latest], indent=1, default=float))
+        args.render = True
+    if args.render:
+        plot(json.loads(RUNS_FILE.read_text()))
+        print(write_result("torso", render()))
+        return
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
     steps, frames, epochs = (4096, 2000, 1) if args.quick else (args.steps, args.frames, args.epochs)
     methods = args.methods.split(",")
-    results = [run_game(game, methods, seeds, steps, frames, epochs) for game in args.games.split(",")]
+    results = [run_game(game, args.algo, methods, seeds, steps, frames, epochs) for game in args.games.split(",")]
     if args.quick:
-        print(markdown_table(["game", "torso", "final", "target", "seeds", "steps", "+frames", "/budget", "wall"],
+        print(markdown_table(["game", "torso", "final", "equal budget", "target", "seeds", "steps", "+frames", "/budget", "wall"],
                              [r for result in results for r in rows(result)]))
         return
-    done = {r["game"] for r in results}
-    kept = [r for r in json.loads(RUNS_FILE.read_text()) if r["game"] not in done] if RUNS_FILE.is_file() else []
-    merged = sorted(kept + results, key=lambda r: list(GAMES.values()).index(r["game"]))
+    done = {label(r) for r in results}
+    kept = [r for r in json.loads(RUNS_FILE.read_text()) if label(r) not in done] if RUNS_FILE.is_file() else []
+    merged = sorted(kept + results, key=lambda r: (r.get("algo", "PPO") != "PPO", list(GAMES.values()).index(r["game"])))
     RUNS_FILE.write_text(json.dumps(merged, indent=1, default=float))
     plot(merged)
     print(write_result("torso", render()))
