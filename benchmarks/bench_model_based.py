@@ -30,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
     RESULTS,
+    first_reaching,
     machine_line,
     markdown_table,
     median,
+    merge_runs,
     quiet_environment,
     ratio,
     run_raylight,
@@ -76,10 +78,6 @@ target on 1 of 3 and 0 of 3 seeds: iCEM, the longer Pendulum horizon and compara
 wall-time price: PETS took a median 1,236 s on Pendulum and 625 s on Reacher for at most 5,000 env steps, SAC 110 s
 and 118 s for 20,000 (one core each): planning runs at every acting step and at every step of the 10 evaluation
 episodes, which here are 5x (Pendulum) and 1x (Reacher) as many planned steps as training itself."""
-
-
-def first_reaching(curve: list[tuple[float, float]], target: float) -> float | None:
-    return next((steps for steps, ret in curve if ret >= target), None)
 
 
 def run_env(name: str, seeds: list[int], quick: bool) -> dict[str, Any]:
@@ -247,12 +245,8 @@ def main() -> None:
         if args.quick:
             print(markdown_table(["env", "target"], [[r["env"], r["target"]] for r in results]))
         else:
-            # Merged by env, so one process per env can run at once (each rewrites only its own envs' entries).
-            done = {r["env"] for r in results}
-            kept = [r for r in json.loads(RUNS_FILE.read_text()) if r["env"] not in done] if RUNS_FILE.is_file() else []
-            merged = sorted(kept + results, key=lambda r: [spec["id"] for spec in ENVS.values()].index(r["env"]))
-            RUNS_FILE.write_text(json.dumps(merged, indent=1, default=float))
-            plot(merged)
+            ids = [spec["id"] for spec in ENVS.values()]
+            plot(merge_runs(RUNS_FILE, results, key=lambda r: r["env"], order=lambda r: ids.index(r["env"])))
     if "planning" in parts:
         planning = time_planning(3 if args.quick else 20)
         if args.quick:

@@ -32,9 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (  # noqa: E402
     RESULTS,
     ROOT,
+    first_reaching,
     machine_line,
     markdown_table,
     median,
+    merge_runs,
     quiet_environment,
     ratio,
     run_raylight,
@@ -137,8 +139,9 @@ def label(result: dict[str, Any]) -> str:
     return f"{result['game']} ({result.get('algo', 'PPO')})"
 
 
-def first_reaching(curve: list[list[float]], target: float) -> float | None:
-    return next((at for at, ret in curve if ret >= target), None)
+def order(result: dict[str, Any]) -> tuple[bool, int]:
+    """PPO rows first, then DQN's; games in GAMES order."""
+    return result.get("algo", "PPO") != "PPO", list(GAMES.values()).index(result["game"])
 
 
 def return_at(curve: list[list[float]], steps: float) -> float:
@@ -235,8 +238,7 @@ def main() -> None:
                 control = run_arm(game, args.algo, CONTROL, result["pretraining"], seeds, result["budget"])
                 result["runs"] = {"scratch": result["runs"]["scratch"], CONTROL: control,
                                   **{k: v for k, v in result["runs"].items() if k not in ("scratch", CONTROL)}}
-                latest = json.loads(RUNS_FILE.read_text())  # another process may have added its game meanwhile
-                RUNS_FILE.write_text(json.dumps([result if label(r) == label(result) else r for r in latest], indent=1, default=float))
+                merge_runs(RUNS_FILE, [result], key=label, order=order)  # another process may have added its game meanwhile
         args.render = True
     if args.render:
         plot(json.loads(RUNS_FILE.read_text()))
@@ -251,11 +253,7 @@ def main() -> None:
         print(markdown_table(["game", "torso", "final", "equal budget", "target", "seeds", "steps", "+frames", "/budget", "wall"],
                              [r for result in results for r in rows(result)]))
         return
-    done = {label(r) for r in results}
-    kept = [r for r in json.loads(RUNS_FILE.read_text()) if label(r) not in done] if RUNS_FILE.is_file() else []
-    merged = sorted(kept + results, key=lambda r: (r.get("algo", "PPO") != "PPO", list(GAMES.values()).index(r["game"])))
-    RUNS_FILE.write_text(json.dumps(merged, indent=1, default=float))
-    plot(merged)
+    plot(merge_runs(RUNS_FILE, results, key=label, order=order))
     print(write_result("torso", render()))
 
 

@@ -9,6 +9,7 @@ import platform as std_platform
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,21 @@ def machine_line() -> str:
         f"torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'CPU only'}; "
         f"run {time.strftime('%Y-%m-%d %H:%M')}."
     )
+
+
+def first_reaching(curve: list[Any], target: float) -> float | None:
+    """The env steps of the first (steps, return) point of an eval curve at or above ``target`` (None: never)."""
+    return next((steps for steps, ret in curve if ret >= target), None)
+
+
+def merge_runs(path: Path, results: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any], order: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
+    """Write ``results`` into the saved runs at ``path``, replacing the entries with the same ``key`` and keeping the
+    rest, so one benchmark process per env or game can run side by side; returns everything saved, in ``order``."""
+    done = {key(r) for r in results}
+    kept = [r for r in json.loads(path.read_text()) if key(r) not in done] if path.is_file() else []
+    merged = sorted(kept + results, key=order)
+    path.write_text(json.dumps(merged, indent=1, default=float))
+    return merged
 
 
 def write_result(name: str, body: str) -> Path:
