@@ -13,7 +13,7 @@ Goal (the issue's): a pretrained torso reaches that return in at most 2/3 of the
 
 Medians over seeds; results in benchmarks/results/torso.md (+ torso.png, torso_runs.json).
 Usage: python benchmarks/bench_torso.py [--games breakout,spaceinvaders,asterix] [--seeds 0,1,2] [--steps 300000]
-       [--frames 50000] [--epochs 10] [--quick | --render]
+       [--frames 50000] [--epochs 10] [--jobs 2] [--reuse-pretraining] [--quick | --render]
 (one process per game side by side, each rewrites only its own game's entries: ``--games breakout``, ...;
 ``--algo dqn --games breakout`` adds DQN rows from configs/dqn-minatar-breakout.yaml)
 """
@@ -54,7 +54,9 @@ METHODS: dict[str, tuple[str, list[str]]] = {
 }
 MODES = ("frozen", "finetune")
 EVAL = ["eval.episodes=10", "eval.seed=0", "trainer.torch_threads=1", "rollout.num_workers=0"]
-IN_PROCESS_ENVS = {"ppo": ["rollout.envs_per_worker=8"], "dqn": []}  # DQN keeps its config's one env
+# PPO in-process with 8 envs; DQN keeps its config's one env and explores over the first fifth of the budget (the
+# config's 100k of 5M steps, Young & Tian's schedule, would leave a 150k-step run greedy after 3k steps)
+ALGO_OVERRIDES = {"ppo": ["rollout.envs_per_worker=8"], "dqn": ["agent.exploration_fraction=0.2"]}
 QUIET = ["tracking.backend=none", "trainer.progress_bar=false"]
 
 READING = """**Reading (the run of 2026-12-06, PPO only, 200k RL env steps per run, 50k random frames per game).** The
@@ -118,20 +120,45 @@ def arm_overrides(arm: str, pretraining: dict[str, Any]) -> list[str]:
     return [f"agent.encoder={pretraining['methods'][method]['run_dir']}", f"agent.encoder_mode={mode}"]
 
 
-def run_arm(game: str, algo: str, arm: str, pretraining: dict[str, Any], seeds: list[int], steps: int) -> list[dict[str, Any]]:
+def run_one(game: str, algo: str, arm: str, pretraining: dict[str, Any], seed: int, steps: int) -> dict[str, Any]:
+    quiet_environment()  # also in a pool's fresh process
     every = max(steps // 15, 1000)
-    return [
-        run_raylight(f"{algo}-minatar-{game}.yaml", s, [f"trainer.total_env_steps={steps}", f"eval.every_env_steps={every}",
-                                                         "eval.stop_at_return=null", *EVAL, *IN_PROCESS_ENVS[algo],
-                                                         *arm_overrides(arm, pretraining)])
-        for s in seeds
-    ]
+    return run_raylight(f"{algo}-minatar-{game}.yaml", seed, [f"trainer.total_env_steps={steps}", f"eval.every_env_steps={every}",
+                                                              "eval.stop_at_return=null", *EVAL, *ALGO_OVERRIDES[algo],
+                                                              *arm_overrides(arm, pretraining)])
 
 
-def run_game(game: str, algo: str, methods: list[str], seeds: list[int], steps: int, frames: int, epochs: int) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix=f"torso-{game}-"))
-    pretraining = pretrain(game, methods, frames, epochs, root)
-    runs = {arm: run_arm(game, algo, arm, pretraining, seeds, steps) for arm in arms(methods)}
+def run_arms(game: str, algo: str, names: list[str], pretraining: dict[str, Any], seeds: list[int], steps: int,
+             jobs: int) -> dict[str, list[dict[str, Any]]]:
+    """Every (arm, seed) run, ``jobs`` at a time (each run is one process on one core: ``trainer.torch_threads=1``)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    todo = [(arm, seed) for arm in names for seed in seeds]
+    if jobs <= 1:
+        done = [run_one(game, algo, arm, pretraining, seed, steps) for arm, seed in todo]
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = list(pool.map(run_one, *zip(*[(game, algo, arm, pretraining, seed, steps) for arm, seed in todo], strict=True)))
+    return {arm: [run for (a, _), run in zip(todo, done, strict=True) if a == arm] for arm in names}
+
+
+def saved_pretraining(game: str, methods: list[str]) -> dict[str, Any]:
+    """The saved runs' pretraining for ``game`` (the same encoders as its other rows), if every encoder is still on disk."""
+    for result in json.loads(RUNS_FILE.read_text()) if RUNS_FILE.is_file() else []:
+        found = result["pretraining"]["methods"]
+        if result["game"] == GAMES[game] and all(m in found and Path(found[m]["run_dir"]).is_dir() for m in methods):
+            return {**result["pretraining"], "methods": {m: found[m] for m in methods}}
+    raise SystemExit(f"bench_torso: --reuse-pretraining: no saved {GAMES[game]} pretraining of {','.join(methods)} is still on disk")
+
+
+def run_game(game: str, algo: str, methods: list[str], seeds: list[int], steps: int, frames: int, epochs: int,
+             reuse: bool = False, jobs: int = 1) -> dict[str, Any]:
+    if reuse:
+        pretraining = saved_pretraining(game, methods)
+    else:
+        pretraining = pretrain(game, methods, frames, epochs, Path(tempfile.mkdtemp(prefix=f"torso-{game}-")))
+    runs = run_arms(game, algo, arms(methods), pretraining, seeds, steps, jobs)
     return {"game": GAMES[game], "algo": algo.upper(), "budget": steps, "pretraining": pretraining, "runs": runs}
 
 
@@ -199,8 +226,8 @@ def plot(results: list[dict[str, Any]]) -> Path:
     return path
 
 
-def render() -> str:
-    parts = ["# Pretrained torsos on MinAtar: PPO from scratch vs frozen vs fine-tuned ATC, AE and SimCLR encoders", "", machine_line(), "",
+def render(rerender: bool = False) -> str:
+    parts = ["# Pretrained torsos on MinAtar: PPO from scratch vs frozen vs fine-tuned ATC, AE and SimCLR encoders", "", machine_line("torso" if rerender else None), "",
              __doc__.split("\n\n")[1], ""]
     if RUNS_FILE.is_file():
         results = json.loads(RUNS_FILE.read_text())
@@ -226,6 +253,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="ATC epochs over the frames")
     parser.add_argument("--quick", action="store_true", help="tiny budgets (checks that the script runs; writes nothing)")
     parser.add_argument("--render", action="store_true", help="only rewrite the page and plot from the saved runs")
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side, one core each")
+    parser.add_argument("--reuse-pretraining", action="store_true",
+                        help="the saved runs' encoders for the game (its other algorithm's rows) instead of pretraining again")
     parser.add_argument("--add-control", action="store_true",
                         help=f"only run the '{CONTROL}' arm for --games already in the saved runs, and add it to them")
     args = parser.parse_args()
@@ -235,20 +265,21 @@ def main() -> None:
         for result in saved:
             if result["game"].lower() in args.games.split(",") and result.get("algo", "PPO").lower() == args.algo:
                 game, seeds = result["game"].lower(), list(range(len(result["runs"]["scratch"])))
-                control = run_arm(game, args.algo, CONTROL, result["pretraining"], seeds, result["budget"])
+                control = run_arms(game, args.algo, [CONTROL], result["pretraining"], seeds, result["budget"], args.jobs)[CONTROL]
                 result["runs"] = {"scratch": result["runs"]["scratch"], CONTROL: control,
                                   **{k: v for k, v in result["runs"].items() if k not in ("scratch", CONTROL)}}
                 merge_runs(RUNS_FILE, [result], key=label, order=order)  # another process may have added its game meanwhile
         args.render = True
     if args.render:
         plot(json.loads(RUNS_FILE.read_text()))
-        print(write_result("torso", render()))
+        print(write_result("torso", render(rerender=not args.add_control)))
         return
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
     steps, frames, epochs = (4096, 2000, 1) if args.quick else (args.steps, args.frames, args.epochs)
     methods = args.methods.split(",")
-    results = [run_game(game, args.algo, methods, seeds, steps, frames, epochs) for game in args.games.split(",")]
+    results = [run_game(game, args.algo, methods, seeds, steps, frames, epochs, args.reuse_pretraining, args.jobs)
+               for game in args.games.split(",")]
     if args.quick:
         print(markdown_table(["game", "torso", "final", "equal budget", "target", "seeds", "steps", "+frames", "/budget", "wall"],
                              [r for result in results for r in rows(result)]))

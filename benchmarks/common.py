@@ -57,9 +57,15 @@ def markdown_table(headers: list[str], rows: list[list[Any]], digits: int = 1) -
     return "\n".join(lines)
 
 
-def machine_line() -> str:
+def machine_line(rerender_of: str | None = None) -> str:
+    """The machine and the date of the runs; re-rendering page ``rerender_of`` from saved runs keeps its own line."""
     import torch
 
+    page = RESULTS / f"{rerender_of}.md"
+    if rerender_of and page.is_file():
+        kept = next((line for line in page.read_text().splitlines() if line.startswith("Machine: ")), None)
+        if kept:
+            return kept
     return (
         f"Machine: {os.cpu_count()} CPU cores, {std_platform.processor() or std_platform.machine()}, "
         f"torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'CPU only'}; "
