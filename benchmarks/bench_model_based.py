@@ -14,7 +14,8 @@ horizon 30, 5 CEM iterations), against SAC's actor.
 
 Medians over seeds; results in benchmarks/results/model_based.md (+ model_based.png, model_based_runs.json,
 model_based_planning.json). Each part rewrites the page from every part's saved results.
-Usage: python benchmarks/bench_model_based.py [--parts learning,planning (none: re-render)] [--envs pendulum,reacher] [--seeds 0,1,2] [--quick]
+Usage: python benchmarks/bench_model_based.py [--parts learning,planning (none: re-render)] [--envs pendulum,reacher] [--seeds 0,1,2]
+       [--jobs 2] [--reuse-sac] [--quick]
 (one process per env side by side: ``--envs pendulum --parts learning`` and ``--envs reacher --parts learning,planning``)
 """
 
@@ -39,6 +40,7 @@ from benchmarks.common import (  # noqa: E402
     quiet_environment,
     ratio,
     run_raylight,
+    run_side_by_side,
     write_result,
 )
 
@@ -82,22 +84,29 @@ and 118 s for 20,000 (one core each): planning runs at every acting step and at 
 episodes, which here are 5x (Pendulum) and 1x (Reacher) as many planned steps as training itself."""
 
 
-def run_env(name: str, seeds: list[int], quick: bool) -> dict[str, Any]:
+def saved_sac(env_id: str) -> list[dict[str, Any]]:
+    """The saved runs' SAC results for ``env_id`` (``--reuse-sac``: a PETS change is measured against the same target)."""
+    for result in json.loads(RUNS_FILE.read_text()) if RUNS_FILE.is_file() else []:
+        if result["env"] == env_id:
+            return result["sac"]
+    raise SystemExit(f"bench_model_based: --reuse-sac: no saved SAC runs for {env_id} in {RUNS_FILE}")
+
+
+def run_env(name: str, seeds: list[int], quick: bool, reuse_sac: bool = False, jobs: int = 1) -> dict[str, Any]:
     spec = ENVS[name]
     scale = 0.1 if quick else 1.0
     sac_budget = int(spec["sac_budget"] * scale)
-    sac = [
-        run_raylight("sac-pendulum.yaml", s, [f"env.id={spec['id']}", *SAC_SMALL, *spec["sac_extra"],
-                                                f"trainer.total_env_steps={sac_budget}", f"eval.every_env_steps={spec['sac_eval']}"])
-        for s in seeds
-    ]
+    if reuse_sac:
+        sac = saved_sac(spec["id"])
+    else:
+        sac = run_side_by_side(run_raylight, [("sac-pendulum.yaml", s, [f"env.id={spec['id']}", *SAC_SMALL, *spec["sac_extra"],
+                                                                        f"trainer.total_env_steps={sac_budget}",
+                                                                        f"eval.every_env_steps={spec['sac_eval']}"]) for s in seeds], jobs)
     target = median([r["final"] for r in sac])
-    pets = [
-        run_raylight(spec["pets_config"], s, [f"trainer.total_env_steps={int(spec['pets_budget'] * scale)}", *spec["pets_extra"],
-                                              f"eval.every_env_steps={spec['pets_eval']}", *EVAL, *ONE_THREAD,
-                                              f"eval.stop_at_return={target}"])
-        for s in seeds
-    ]
+    pets = run_side_by_side(run_raylight, [(spec["pets_config"], s, [f"trainer.total_env_steps={int(spec['pets_budget'] * scale)}",
+                                                                     *spec["pets_extra"], f"eval.every_env_steps={spec['pets_eval']}",
+                                                                     *EVAL, *ONE_THREAD, f"eval.stop_at_return={target}"])
+                                           for s in seeds], jobs)
     return {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets": pets}
 
 
@@ -243,12 +252,14 @@ def main() -> None:
     parser.add_argument("--envs", default="pendulum,reacher")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true", help="a tenth of every budget (checks that the script runs)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side, one core each")
+    parser.add_argument("--reuse-sac", action="store_true", help="the saved SAC runs (and so the same target); run only PETS")
     args = parser.parse_args()
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
     if "learning" in parts:
-        results = [run_env(name, seeds, args.quick) for name in args.envs.split(",")]
+        results = [run_env(name, seeds, args.quick, args.reuse_sac, args.jobs) for name in args.envs.split(",")]
         if args.quick:
             print(markdown_table(["env", "target"], [[r["env"], r["target"]] for r in results]))
         else:

@@ -40,6 +40,7 @@ from benchmarks.common import (  # noqa: E402
     quiet_environment,
     ratio,
     run_raylight,
+    run_side_by_side,
     write_result,
 )
 
@@ -121,7 +122,6 @@ def arm_overrides(arm: str, pretraining: dict[str, Any]) -> list[str]:
 
 
 def run_one(game: str, algo: str, arm: str, pretraining: dict[str, Any], seed: int, steps: int) -> dict[str, Any]:
-    quiet_environment()  # also in a pool's fresh process
     every = max(steps // 15, 1000)
     return run_raylight(f"{algo}-minatar-{game}.yaml", seed, [f"trainer.total_env_steps={steps}", f"eval.every_env_steps={every}",
                                                               "eval.stop_at_return=null", *EVAL, *ALGO_OVERRIDES[algo],
@@ -130,16 +130,9 @@ def run_one(game: str, algo: str, arm: str, pretraining: dict[str, Any], seed: i
 
 def run_arms(game: str, algo: str, names: list[str], pretraining: dict[str, Any], seeds: list[int], steps: int,
              jobs: int) -> dict[str, list[dict[str, Any]]]:
-    """Every (arm, seed) run, ``jobs`` at a time (each run is one process on one core: ``trainer.torch_threads=1``)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
+    """Every (arm, seed) run, ``jobs`` at a time."""
     todo = [(arm, seed) for arm in names for seed in seeds]
-    if jobs <= 1:
-        done = [run_one(game, algo, arm, pretraining, seed, steps) for arm, seed in todo]
-    else:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            done = list(pool.map(run_one, *zip(*[(game, algo, arm, pretraining, seed, steps) for arm, seed in todo], strict=True)))
+    done = run_side_by_side(run_one, [(game, algo, arm, pretraining, seed, steps) for arm, seed in todo], jobs)
     return {arm: [run for (a, _), run in zip(todo, done, strict=True) if a == arm] for arm in names}
 
 

@@ -29,6 +29,18 @@ def quiet_environment() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
 
 
+def run_side_by_side(fn: Callable[..., Any], calls: list[tuple[Any, ...]], jobs: int) -> list[Any]:
+    """``fn(*call)`` for every call, ``jobs`` at a time in fresh processes (a run pins itself to one core with
+    ``trainer.torch_threads=1``); results in the calls' order. ``jobs`` 1: one after another in this process."""
+    if jobs <= 1:
+        return [fn(*call) for call in calls]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=quiet_environment) as pool:
+        return list(pool.map(fn, *zip(*calls, strict=True)))
+
+
 def median(values: list[float]) -> float:
     """Median that treats a missing result (None: goal never reached) as +inf."""
     vals = [math.inf if v is None else float(v) for v in values]
