@@ -51,6 +51,11 @@ def ratio(a: float, b: float) -> float:
     return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
 
 
+def two_digits(x: float) -> float | str:
+    """A ratio read against a goal such as 2/3 or 1/4, where the tables' one digit would show 0.65 as 0.7."""
+    return f"{x:.2f}" if math.isfinite(x) else x
+
+
 def fmt(x: Any, digits: int = 1) -> str:
     if x is None:
         return "—"
