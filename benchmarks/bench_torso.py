@@ -62,7 +62,7 @@ EVAL = ["eval.episodes=10", "eval.seed=0", "trainer.torch_threads=1", "rollout.n
 ALGO_OVERRIDES = {"ppo": ["rollout.envs_per_worker=8"], "dqn": ["agent.exploration_fraction=0.2"]}
 QUIET = ["tracking.backend=none", "trainer.progress_bar=false"]
 
-READING = """**Reading (the run of 2026-12-06, PPO only, 200k RL env steps per run, 50k random frames per game).** The
+READING = """**Reading (the PPO rows: the run of 2026-12-06, 200k RL env steps per run, 50k random frames per game).** The
 goal is met on 2 of the 3 games, by a fine-tuned torso, with the frames counted: on Breakout ATC fine-tuned reached the
 from-scratch final return (5.9) on 3 of 3 seeds after a median 80,896 RL steps, 130,896 with its frames (0.65 of the
 budget), and ended at 6.7; on SpaceInvaders SimCLR fine-tuned reached 14.8 after 54,272 RL steps, 104,272 with its frames
@@ -73,9 +73,8 @@ not count: in 200k env steps PPO from scratch learned nearly nothing (final 0.8;
 "reached" in its rows is evaluation noise around random play. The control row, the pretrained arms' conv encoder
 (16 and 32 channels, a 64-d code) randomly initialised and trained, ended well below the config's own small CNN
 (Breakout 5.2, SpaceInvaders 3.0, Asterix 0.5): the fine-tuned gains come from the pretrained weights, not from the
-architecture, and a frozen encoder's deficit is what its random-policy features miss. Not run yet, and why: DQN on one
-game (`--algo dqn`; Young & Tian's DQN explores over its first 100k steps, so a useful comparison needs some 500k env
-steps in each of 21 runs, more CPU than this session had left), the shipped configs' 5M-step budgets, and more than one
+architecture, and a frozen encoder's deficit is what its random-policy features miss. Not run, and why: the shipped
+configs' 5M-step budgets (more CPU than a 2-core machine has for 24 runs a game), and more than one
 pretraining seed per method (every seed's pretrained arms share one encoder).
 
 **DQN on Breakout (the run of 2026-12-07: 150k RL env steps per run, the PPO rows' encoders, exploration over the
