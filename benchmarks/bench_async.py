@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -225,6 +226,35 @@ def _sb3_recurrent_ppo(seed: int, budget: int) -> dict[str, Any]:
             "reached_steps": reached[0] if reached else None, "curve": callback.curve}
 
 
+# What the figures say, rewritten by hand after each full run of a part (the tables above it are generated).
+READING: dict[str, str] = {
+    "throughput": """**Reading (the run of 2026-12-07, quiet machine).** Goal (APPO with 2 workers >= 1.6x synchronous PPO's
+steps/s) missed: 1.23x on CartPole, 1.14x on the 0-2 ms CartPole. On two cores 1.6x is out of reach for either env,
+whatever the scheduling. With the busy seconds per env step of these runs (workers + learner, all CPU):
+- 0-2 ms CartPole: the workers spend 1.16-1.20 ms and the learner 0.11-0.12 ms of CPU per env step, so two cores
+  can do at most ~1,510-1,570 steps/s. Synchronous PPO already runs at 1,299 (86 % of that bound), APPO at 1,482
+  (95 %); 1.6x would be 2,080.
+- CartPole: APPO's learner is busy 84 % of the time and costs 0.131 ms per env step, so one learner process caps
+  APPO at ~7,600 steps/s, 1.46x PPO's 5,213.
+More cores (or a costlier env per learner update) are where asynchrony pays more. The throughput runs used APPO's
+clip around the behaviour policy (changed the same day to the pre-update policy: one more element-wise product per
+minibatch, no change in cost). The 1-worker rows are 8-second runs; their 0.8x / 1.1x are within run-to-run noise.""",
+    "lunar": """**Reading (the run of 2026-12-07, quiet machine; APPO clips around the pre-update policy).** Goal (APPO's
+wall time to 200 at least 1.4x shorter than PPO's) missed: PPO needs 69 s, APPO 152 s (2 of 3 seeds reach 200).
+Two causes, both measured:
+- **Samples.** APPO needs a median 852k env steps where PPO needs 328k. Asynchrony costs samples: APPO run
+  synchronously (`rollout.num_workers=0`, 16 envs, no lag) reached 200 at 426k steps on seed 0, asynchronously with
+  2 x 16 envs at 590k, like the shipped 2 x 8 (590k). PPO's seed 0 took 328k.
+- **Speed.** With the RL Zoo's ratio of one SGD step per 16 env steps the learner is the bottleneck: busy 96 % of
+  APPO's wall time at 0.17 ms per env step (PPO's learner: 0.14 ms, busy 70 %). Asynchrony can hide only the
+  workers' 0.10 ms per step, so APPO ran at 5,600 steps/s against PPO's 4,800 (1.17x). To be 1.4x faster in wall
+  time it would have to need fewer samples than PPO, not 2.6x more.
+Before the clip was centred on the pre-update policy (the run of 2026-12-06, clip around the behaviour policy,
+loaded machine) only 1 of 3 APPO seeds reached 200 and two collapsed from about 0 to -190 mid-run; now none
+collapses. Profile of the learner (cProfile, 4,096 SGD steps of 64): 2.7 ms per step, of which Lightning's
+manual_backward and optimizer wrapper add ~0.6 ms to torch's own backward and Adam.""",
+}
+
 PARTS = {"throughput": throughput, "lunar": lunar, "rllib": rllib, "recurrent": recurrent}
 TITLES = {
     "throughput": "Env steps/s: APPO (asynchronous) vs synchronous PPO, same hyperparameters",
@@ -234,25 +264,47 @@ TITLES = {
 }
 
 
+def _conditions(section: dict[str, Any]) -> str:
+    """How loaded the machine was while a part ran: 1-minute load averages, sampled at its start and end."""
+    if "conditions" in section:  # written by hand for runs recorded before the sampling existed
+        return section["conditions"]
+    start, end = section["load"]
+    return f"1-minute load average {start:.1f} at the start, {end:.1f} at the end (2 cores)."
+
+
+def render(sections: dict[str, dict], quick: bool) -> None:
+    body = [f"# {'Quick check: ' if quick else ''}asynchronous learners and recurrent policies", "",
+            machine_line(None if quick else "async"), ""]
+    for name in PARTS:
+        if name in sections:
+            sec = sections[name]
+            body += [f"## {TITLES[name]}", "", f"Seeds/repeats {sec['seeds']}, run {sec['when']}. {_conditions(sec)}", "",
+                     sec["table"], ""]
+            if not quick and name in READING:
+                body += [READING[name], ""]
+    write_result("async-quick" if quick else "async", "\n".join(body))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="throughput,rllib,recurrent,lunar")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script, not the numbers")
+    parser.add_argument("--render", action="store_true", help="re-render the page from async_runs.json; runs nothing")
     args = parser.parse_args()
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
     saved = json.loads(RUNS_FILE.read_text()) if RUNS_FILE.exists() and not args.quick else {}
     sections = dict(saved.get("sections", {}))
+    if args.render:
+        render(sections, quick=False)
+        return
     for part in args.parts.split(","):
+        load_start = os.getloadavg()[0]
         table, records = PARTS[part](len(seeds) if part == "throughput" else seeds, args.quick)  # type: ignore[operator]
-        sections[part] = {"table": table, "records": records, "when": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds}
-        body = [f"# {'Quick check: ' if args.quick else ''}asynchronous learners and recurrent policies", "", machine_line(), ""]
-        for name in PARTS:
-            if name in sections:
-                body += [f"## {TITLES[name]}", "", f"Seeds/repeats {sections[name]['seeds']}, run {sections[name]['when']}.", "",
-                         sections[name]["table"], ""]
-        write_result("async-quick" if args.quick else "async", "\n".join(body))
+        sections[part] = {"table": table, "records": records, "when": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds,
+                          "load": [load_start, os.getloadavg()[0]]}
+        render(sections, args.quick)
         if not args.quick:
             RUNS_FILE.write_text(json.dumps({"sections": sections}, indent=1, default=str))
         print(f"{part}:\n{table}\n", flush=True)

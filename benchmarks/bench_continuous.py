@@ -7,7 +7,7 @@
 
 Medians over seeds; results in benchmarks/results/continuous.md (+ continuous_runs.json).
 Usage: python benchmarks/bench_continuous.py [--parts speed,learning] [--envs pendulum,hopper,halfcheetah]
-       [--budget 100000] [--seeds 0,1,2] [--quick]
+       [--budget 100000] [--seeds 0,1,2] [--jobs 2] [--quick]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from benchmarks.common import (  # noqa: E402
     ratio,
     run_raylight,
     run_sb3,
+    run_side_by_side,
     write_result,
 )
 
@@ -119,24 +120,38 @@ def speed(seeds: list[int], quick: bool) -> tuple[str, list[dict]]:
     return markdown_table(headers, rows) + note, records
 
 
-def learning(seeds: list[int], quick: bool, envs: list[str], budget: int) -> tuple[str, list[dict]]:
+def _learning_run(lib: str, algo: str, env: str, seed: int, steps: int, every: int, quick: bool) -> dict:
+    """One learning run of ``lib`` ("raylight" or "SB3"), one torch thread, so runs side by side share nothing."""
+    warm = {"learning_starts": 500} if quick else {}
+    if lib == "raylight":
+        extra = [f"trainer.total_env_steps={steps}", f"eval.every_env_steps={every}", "eval.episodes=10", "eval.stop_at_return=null",
+                 "trainer.torch_threads=1", *[f"agent.learning_starts={v}" for v in warm.values()]]
+        return run_raylight(f"{algo}-{env}.yaml", seed, extra)
+    import torch
+
+    torch.set_num_threads(1)
+    return run_sb3(algo.upper(), ENVS[env], 1, _sb3_hyper(algo.upper(), env, ENVS[env], warm), seed, steps, every, stop=None)
+
+
+def learning(seeds: list[int], quick: bool, envs: list[str], budget: int, jobs: int) -> tuple[str, list[dict]]:
     rows, records = [], []
     for env in envs:
         env_id = ENVS[env]
         steps = 2_000 if quick else (20_000 if env == "pendulum" else budget)
         every = 1_000 if quick else (2_000 if env == "pendulum" else 10_000)
+        calls = [(lib, algo, env, s, steps, every, quick) for algo in ("sac", "td3") for lib in ("raylight", "SB3") for s in seeds]
+        done = dict(zip(calls, run_side_by_side(_learning_run, calls, jobs), strict=True))
         for algo in ("sac", "td3"):
-            extra = [f"trainer.total_env_steps={steps}", f"eval.every_env_steps={every}", "eval.episodes=10", "eval.stop_at_return=null"]
-            warm = {"learning_starts": 500} if quick else {}
-            ours = [run_raylight(f"{algo}-{env}.yaml", s, extra + [f"agent.learning_starts={v}" for v in warm.values()]) for s in seeds]
-            theirs = [run_sb3(algo.upper(), env_id, 1, _sb3_hyper(algo.upper(), env, env_id, warm), s, steps, every, stop=None) for s in seeds]
+            ours, theirs = ([done[(lib, algo, env, s, steps, every, quick)] for s in seeds] for lib in ("raylight", "SB3"))
             for name, rs in (("raylight", ours), ("SB3", theirs)):
                 last3 = [sum(v for _, v in r["curve"][-3:]) / len(r["curve"][-3:]) for r in rs]
                 rows.append([env_id, algo.upper(), name, f"{steps:,}", median([r["final"] for r in rs]), median(last3),
                              median([r["wall"] for r in rs]), ", ".join(f"{r['final']:.0f}" for r in rs)])
             records.append({"env": env_id, "algo": algo, "budget": steps, "raylight": ours, "sb3": theirs})
     headers = ["env", "algo", "", "env steps", "median final return", "median last-3 evals", "median wall s", "final per seed"]
-    return markdown_table(headers, rows), records
+    note = (f"\n\nEvery run on one torch thread; {jobs} run(s) at a time on the 2 cores. Greedy evaluation of 10 episodes "
+            f"every {every:,} env steps on both sides; \"final\" is a last evaluation after the budget.")
+    return markdown_table(headers, rows) + note, records
 
 
 TITLES = {"speed": "Update throughput: raylight vs SB3", "learning": "Greedy return and wall time at the same budget: raylight vs SB3"}
@@ -149,6 +164,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=100_000, help="env steps of the MuJoCo learning rows")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script, not the numbers")
+    parser.add_argument("--jobs", type=int, default=1, help="learning runs side by side, each on one core")
     args = parser.parse_args()
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -158,7 +174,7 @@ def main() -> None:
         if part == "speed":
             table, records = speed(seeds, args.quick)
         else:
-            table, records = learning(seeds, args.quick, args.envs.split(","), args.budget)
+            table, records = learning(seeds, args.quick, args.envs.split(","), args.budget, args.jobs)
         key = part if part == "speed" else f"learning:{args.envs}:{args.budget}"
         sections[key] = {"table": table, "records": records, "when": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds}
         body = [f"# {'Quick check: ' if args.quick else ''}SAC and TD3 vs Stable-Baselines3", "", machine_line(), ""]

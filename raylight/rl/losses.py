@@ -34,6 +34,23 @@ def ppo_clipped_surrogate(advantages: torch.Tensor, ratio: torch.Tensor, clip_co
     return torch.max(unclipped, clipped).mean()
 
 
+def decoupled_ratio(
+    logprobs: torch.Tensor, behaviour_logprobs: torch.Tensor, proximal_logprobs: torch.Tensor, is_clip: float = 2.0
+) -> torch.Tensor:
+    """APPO's surrogate ratio when the data is older than the policy it trains (IMPACT, Luo et al. 2020; RLlib's
+    APPO; Hilton et al. 2021's "decoupled" PPO); all (B,) log-probs of the taken actions.
+
+        r = clip(mu / pi_prox, 0, is_clip) * pi / mu     (= pi / pi_prox wherever the clip does not bind)
+
+    The trust region is centred on the proximal policy pi_prox (the weights before this update), not on the
+    behaviour policy mu that sampled the data: a rollout a few versions old would otherwise start the update with
+    most ratios outside [1 - eps, 1 + eps] and pull the policy back towards mu. The truncated weight mu / pi_prox
+    keeps the estimate importance-corrected for what mu and pi_prox disagree on (V-trace's advantages do the rest).
+    """
+    is_ratio = (behaviour_logprobs - proximal_logprobs).exp().clamp(0.0, is_clip)
+    return is_ratio * (logprobs - behaviour_logprobs).exp()
+
+
 def ppo_value_loss(
     new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_range_vf: float | None
 ) -> torch.Tensor:

@@ -88,7 +88,8 @@ def vtrace(
         v_t - V(s_t) = delta_t + gamma * c_t * (1 - done_t) * (v_{t+1} - V(s_{t+1})),   zero after the rollout
         A_t = min(pg_rho_bar, pi/mu) * (r_t + gamma * v'_t - V(s_t))
     where v'_t is v_{t+1} inside an episode, V(s'_t) where it is cut (truncation, the rollout's end) and 0 after
-    termination. With pi = mu, rho_bar, c_bar >= 1, this is GAE(lam): v = returns, A = advantages (lam = 1: n-step).
+    termination. With pi = mu, rho_bar, c_bar >= 1, v is GAE(lam)'s returns; A is GAE's advantage for lam = 1 (n-step)
+    and, for lam < 1, weighs every TD error after the first by 1/lam more (Espeholt et al.'s definition, as RLlib).
     Returns (v (T, N), A (T, N)), without gradient.
     """
     with torch.no_grad():

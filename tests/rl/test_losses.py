@@ -9,6 +9,7 @@ import torch
 from raylight.rl.losses import (
     approx_kl,
     clip_fraction,
+    decoupled_ratio,
     dqn_td_target,
     policy_gradient_loss,
     ppo_clipped_surrogate,
@@ -63,6 +64,25 @@ def test_clipped_surrogate_matches_the_papers_min_form_on_a_grid() -> None:
 V_NEW = t(0.5, 2.0, 0.1)
 V_OLD = t(0.0, 0.0, 0.0)
 RETURNS = t(1.0, 1.0, 1.0)
+
+
+# --- APPO's decoupled ratio: clip(mu / pi_old, 0, 2) * pi / mu ---------------------------------------
+# pi    mu    pi_old   mu/pi_old (clipped)   pi/mu   ratio
+# 0.5   0.25  0.4      0.625                 2.0     1.25   = pi / pi_old: the trust region is centred on pi_old
+# 0.45  0.9   0.3      3 -> 2                0.5     1.0    the importance weight is truncated at 2
+# 0.2   0.2   0.2      1                     1.0     1.0    on-policy and before any step: PPO's ratio of 1
+def test_decoupled_ratio_known_answer_centres_on_the_proximal_policy() -> None:
+    pi, mu, old = t(0.5, 0.45, 0.2).log(), t(0.25, 0.9, 0.2).log(), t(0.4, 0.3, 0.2).log()
+    torch.testing.assert_close(decoupled_ratio(pi, mu, old), t(1.25, 1.0, 1.0))
+
+
+def test_decoupled_ratio_reduces_to_ppos_ratio_on_fresh_data_and_differentiates_through_pi_only() -> None:
+    pi = t(0.1, 0.7, 0.2).log().requires_grad_(True)
+    mu = t(0.3, 0.6, 0.1).log()
+    ratio = decoupled_ratio(pi, mu, mu)  # behaviour = proximal policy: PPO's pi / pi_old
+    torch.testing.assert_close(ratio, (pi - mu).exp())
+    ratio.sum().backward()
+    torch.testing.assert_close(pi.grad, ratio.detach())  # d r / d log pi = r
 
 
 def test_value_loss_without_clipping_is_half_mse() -> None:

@@ -4,9 +4,13 @@ Espeholt et al. 2018).
 Asynchronous like IMPALA (``raylight.rl.agents.impala``): workers never wait for the learner and the learner
 trains on whichever rollout arrives first. Per iteration, on one worker's rollout:
     v_t, A_t = vtrace(mu, pi, ...)                    once, with the weights before this update
-    ratio_t  = pi_theta(a_t|s_t) / mu(a_t|s_t)        the behaviour policy's log-probs, as in RLlib's APPO
+    ratio_t  = clip(mu / pi_old, 0, 2) * pi_theta / mu   pi_old: the weights before this update (losses.decoupled_ratio)
     L = -min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A) + vf_coef * 0.5 * (v_t - V(s_t))^2 - ent_coef * H
-in ``n_epochs`` passes of shuffled minibatch SGD.
+in ``n_epochs`` passes of shuffled minibatch SGD. The clip is centred on pi_old, not on the behaviour policy mu:
+centred on mu, a rollout one or two versions old starts its update already clipped and the update pulls the policy
+back towards mu (on LunarLander-v3, 2 of 3 seeds then never reached 200 and two collapsed mid-run; centred on pi_old,
+2 of 3 reach it and none collapses: benchmarks/results/async.md). RLlib's APPO does the same with a target network
+(IMPACT, Luo et al. 2020); here the target is refreshed every update.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from raylight.core.registry import register_algorithm
 from raylight.rl.actor_critic import OnPolicyRollout
 from raylight.rl.agents.impala import IMPALAConfig, minibatches, vtrace_rollout
 from raylight.rl.config import RLExperimentConfig
-from raylight.rl.losses import approx_kl, clip_fraction, ppo_clipped_surrogate
+from raylight.rl.losses import approx_kl, clip_fraction, decoupled_ratio, ppo_clipped_surrogate
 from raylight.rl.on_policy import OnPolicyLearner
 from raylight.rl.task import RL_TASK
 
@@ -51,17 +55,18 @@ class APPO(OnPolicyLearner):
         opt = self.begin_update(batch)
 
         # 1. V-trace targets and advantages once, with the weights before this update.
-        vs, advantages = vtrace_rollout(self.policy, batch, hp)
+        vs, advantages, old_logprobs = vtrace_rollout(self.policy, batch, hp)
         b_obs, b_actions, b_logprobs = batch.obs.flatten(0, 1), batch.actions.flatten(0, 1), batch.logprobs.flatten(0, 1)
-        b_vs, b_advantages = vs.flatten(), advantages.flatten()
+        b_vs, b_advantages, b_old_logprobs = vs.flatten(), advantages.flatten(), old_logprobs.flatten()
 
-        # 2. n_epochs of minibatch SGD on the clipped surrogate, ratio against the behaviour policy.
+        # 2. n_epochs of minibatch SGD on the clipped surrogate, trust region around pi_old.
         stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac")}
         for _epoch in range(hp.n_epochs):
             for mb in minibatches(len(b_vs), hp.minibatch_size, b_obs.device):
                 dist, newvalue = self.policy(b_obs[mb])
-                logratio = dist.log_prob(b_actions[mb]) - b_logprobs[mb]
-                ratio = logratio.exp()
+                logprobs = dist.log_prob(b_actions[mb])
+                ratio = decoupled_ratio(logprobs, b_logprobs[mb], b_old_logprobs[mb])
+                logratio = logprobs - b_old_logprobs[mb]
                 mb_advantages = b_advantages[mb]
                 if hp.normalize_advantage and len(mb) > 1:
                     mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)

@@ -11,6 +11,8 @@ in ``n_epochs`` passes of minibatch SGD (1 pass of the whole rollout: the paper'
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import gymnasium as gym
 import torch
 from pydantic import Field
@@ -45,17 +47,27 @@ class IMPALAConfig(PolicyNetConfig):
     reward_scale: float = Field(1.0, gt=0, description="Multiply rewards by this before V-trace (keeps value targets O(1)).")
 
 
-def vtrace_rollout(policy: torch.nn.Module, batch: OnPolicyRollout, hp: IMPALAConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """V-trace targets and advantages (T, N) of a rollout under the current policy (IMPALA's and APPO's targets)."""
+class VTraceTargets(NamedTuple):
+    """V-trace's value targets and advantages (T, N), and the log-probs (T, N) of the taken actions under the
+    weights that computed them (APPO's proximal policy)."""
+
+    values: torch.Tensor
+    advantages: torch.Tensor
+    logprobs: torch.Tensor
+
+
+def vtrace_rollout(policy: torch.nn.Module, batch: OnPolicyRollout, hp: IMPALAConfig) -> VTraceTargets:
+    """V-trace targets and advantages of a rollout under the current policy (IMPALA's and APPO's targets)."""
     T, N = batch.rewards.shape
     with torch.no_grad():
         dist, values = policy(batch.obs.flatten(0, 1))
         target_logprobs = dist.log_prob(batch.actions.flatten(0, 1)).reshape(T, N)
         next_values = bootstrap_values(policy, batch.next_obs)  # (T, N)
-    return vtrace(
+    vs, advantages = vtrace(
         batch.logprobs, target_logprobs, batch.rewards * hp.reward_scale, values.reshape(T, N), next_values,
         batch.terminated, batch.truncated, hp.gamma, hp.vtrace_lambda, hp.rho_bar, hp.c_bar, hp.pg_rho_bar,
     )
+    return VTraceTargets(vs, advantages, target_logprobs)
 
 
 def minibatches(size: int, minibatch_size: int | None, device: torch.device) -> list[torch.Tensor]:
@@ -83,7 +95,7 @@ class IMPALA(OnPolicyLearner):
         opt = self.begin_update(batch)
 
         # 1. V-trace targets v_t and advantages A_t, correcting for the policy lag of this rollout.
-        vs, advantages = vtrace_rollout(self.policy, batch, hp)
+        vs, advantages, _ = vtrace_rollout(self.policy, batch, hp)
         b_obs, b_actions = batch.obs.flatten(0, 1), batch.actions.flatten(0, 1)
         b_vs, b_advantages = vs.flatten(), advantages.flatten()
 
