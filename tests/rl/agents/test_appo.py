@@ -37,3 +37,45 @@ def test_two_rank_appo_learns(ray_session: None, run_root: str) -> None:
     result = train(cfg)
     assert result.metrics["learner_ranks"] == 2
     assert result.metrics["best_eval_return_mean"] >= 200, result.metrics  # random play scores ~20
+
+
+def _stale_rollout(module, lag_logit: float) -> tuple:  # noqa: ANN001
+    """A CartPole-shaped rollout (T=8, N=4) whose actions the behaviour policy took with log-probs ``lag_logit``
+    below the current policy's: data a few versions old."""
+    import torch
+
+    from raylight.rl.actor_critic import OnPolicyRollout
+
+    g = torch.Generator().manual_seed(0)
+    T, N = 8, 4
+    obs = torch.randn(T, N, 4, generator=g)
+    with torch.no_grad():
+        dist, values = module.policy(obs.flatten(0, 1))
+        actions = dist.sample().reshape(T, N)
+        logprobs = dist.log_prob(actions.flatten()).reshape(T, N)
+    zeros = torch.zeros(T, N)
+    return OnPolicyRollout(obs, actions, logprobs - lag_logit, values.reshape(T, N), torch.randn(T, N, generator=g), zeros, zeros,
+                           torch.randn(T, N, 4, generator=g), 0, zeros)
+
+
+def test_a_stale_rollout_starts_its_update_inside_the_trust_region() -> None:
+    """The clip is centred on the pre-update policy: a rollout whose behaviour policy gave its actions 0.5 less
+    log-probability (ratio pi / mu = 1.65, past 1 + 0.2) is not clipped before the update moves the policy. Centred on
+    the behaviour policy (APPO before 2026-12-07), every ratio started clipped: on LunarLander-v3 2 of 3 seeds then
+    never reached 200."""
+    import gymnasium as gym
+    import numpy as np
+
+    from raylight.core.config import build_config
+    from raylight.core.registry import get_algorithm
+
+    cfg = build_config({"algo": "appo", "agent": {"hidden": [16], "lr": 1e-12, "n_steps": 8, "minibatch_size": 8, "n_epochs": 1}})
+    module = get_algorithm("appo").module_cls(cfg, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2))
+    optimizer = module.configure_optimizers()
+    logged: list[dict] = []
+    module.optimizers = lambda: optimizer  # the training step without a Trainer around it
+    module.manual_backward = lambda loss: loss.backward()
+    module.log_iteration = logged.append
+    module.training_step(_stale_rollout(module, lag_logit=0.5), 0)
+    assert logged[0]["train/clipfrac"] == 0.0  # behaviour-centred: 1.0
+    assert abs(logged[0]["train/approx_kl"]) < 1e-6
