@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
     RESULTS,
+    load_conditions,
     machine_line,
     markdown_table,
     median,
@@ -265,21 +266,13 @@ TITLES = {
 }
 
 
-def _conditions(section: dict[str, Any]) -> str:
-    """How loaded the machine was while a part ran: 1-minute load averages, sampled at its start and end."""
-    if "conditions" in section:  # written by hand for runs recorded before the sampling existed
-        return section["conditions"]
-    start, end = section["load"]
-    return f"1-minute load average {start:.1f} at the start, {end:.1f} at the end (2 cores)."
-
-
 def render(sections: dict[str, dict], quick: bool) -> None:
     body = [f"# {'Quick check: ' if quick else ''}asynchronous learners and recurrent policies", "",
             machine_line(None if quick else "async"), ""]
     for name in PARTS:
         if name in sections:
             sec = sections[name]
-            body += [f"## {TITLES[name]}", "", f"Seeds/repeats {sec['seeds']}, run {sec['when']}. {_conditions(sec)}", "",
+            body += [f"## {TITLES[name]}", "", f"Seeds/repeats {sec['seeds']}, run {sec['when']}. {load_conditions(sec)}", "",
                      sec["table"], ""]
             if not quick and name in READING:
                 body += [READING[name], ""]

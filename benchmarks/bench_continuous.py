@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,8 +23,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
+    COMMON_STARTS_SEED,
     RESULTS,
     ROOT,
+    load_conditions,
     machine_line,
     markdown_table,
     median,
@@ -36,6 +39,7 @@ from benchmarks.common import (  # noqa: E402
 )
 
 RUNS_FILE = RESULTS / "continuous_runs.json"
+COMMON_STARTS = 100  # final greedy episodes on start states shared by every run of both libraries
 ENVS = {"pendulum": "Pendulum-v1", "hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5"}
 # The RL Zoo's settings, as in configs/<algo>-<env>.yaml, in SB3's keys (SB3 trains every env step).
 SB3_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
@@ -126,11 +130,12 @@ def _learning_run(lib: str, algo: str, env: str, seed: int, steps: int, every: i
     if lib == "raylight":
         extra = [f"trainer.total_env_steps={steps}", f"eval.every_env_steps={every}", "eval.episodes=10", "eval.stop_at_return=null",
                  "trainer.torch_threads=1", *[f"agent.learning_starts={v}" for v in warm.values()]]
-        return run_raylight(f"{algo}-{env}.yaml", seed, extra)
+        return run_raylight(f"{algo}-{env}.yaml", seed, extra, common_starts=COMMON_STARTS)
     import torch
 
     torch.set_num_threads(1)
-    return run_sb3(algo.upper(), ENVS[env], 1, _sb3_hyper(algo.upper(), env, ENVS[env], warm), seed, steps, every, stop=None)
+    return run_sb3(algo.upper(), ENVS[env], 1, _sb3_hyper(algo.upper(), env, ENVS[env], warm), seed, steps, every, stop=None,
+                   common_starts=COMMON_STARTS)
 
 
 def learning(seeds: list[int], quick: bool, envs: list[str], budget: int, jobs: int) -> tuple[str, list[dict]]:
@@ -145,16 +150,48 @@ def learning(seeds: list[int], quick: bool, envs: list[str], budget: int, jobs: 
             ours, theirs = ([done[(lib, algo, env, s, steps, every, quick)] for s in seeds] for lib in ("raylight", "SB3"))
             for name, rs in (("raylight", ours), ("SB3", theirs)):
                 last3 = [sum(v for _, v in r["curve"][-3:]) / len(r["curve"][-3:]) for r in rs]
-                rows.append([env_id, algo.upper(), name, f"{steps:,}", median([r["final"] for r in rs]), median(last3),
-                             median([r["wall"] for r in rs]), ", ".join(f"{r['final']:.0f}" for r in rs)])
+                rows.append([env_id, algo.upper(), name, f"{steps:,}", median([r["final_common"] for r in rs]),
+                             ", ".join(f"{r['final_common']:.0f}" for r in rs), median([r["final"] for r in rs]), median(last3),
+                             median([r["wall"] for r in rs])])
             records.append({"env": env_id, "algo": algo, "budget": steps, "raylight": ours, "sb3": theirs})
-    headers = ["env", "algo", "", "env steps", "median final return", "median last-3 evals", "median wall s", "final per seed"]
-    note = (f"\n\nEvery run on one torch thread; {jobs} run(s) at a time on the 2 cores. Greedy evaluation of 10 episodes "
-            f"every {every:,} env steps on both sides; \"final\" is a last evaluation after the budget.")
+    headers = ["env", "algo", "", "env steps", f"median final return, {COMMON_STARTS} common starts", "per seed",
+               "median final, own 10-episode eval", "median last-3 own evals", "median wall s"]
+    note = (f"\n\nEvery run on one torch thread; {jobs} run(s) at a time on the 2 cores. The final weights of every run are "
+            f"evaluated greedily on the same {COMMON_STARTS} start states (episode i resets with seed {COMMON_STARTS_SEED:,} + i); each "
+            f"side's own evaluations (10 episodes every {every:,} env steps) draw their own starts: raylight the same 10 per run "
+            "at every evaluation (eval.seed), SB3 fresh ones each time.")
     return markdown_table(headers, rows) + note, records
 
 
+# What the figures say, rewritten by hand after a full run of a section (the tables are generated).
+READING: dict[str, str] = {}
+MUJOCO_NOT_RUN = """`python benchmarks/bench_continuous.py --parts learning --envs hopper,halfcheetah --jobs 2` (3 seeds x 2 algorithms x
+2 libraries x 2 envs at 100k env steps) needs about 20 hours of these 2 cores: a [256, 256] SAC update costs ~30 ms
+here on both sides (the speed table), one per env step. Not run; the learning tests (`tests/rl/agents/test_sac.py`,
+`test_td3.py`) and the Pendulum rows above are what this machine has measured."""
+
 TITLES = {"speed": "Update throughput: raylight vs SB3", "learning": "Greedy return and wall time at the same budget: raylight vs SB3"}
+
+
+def _title(key: str) -> str:
+    part, _, rest = key.partition(":")
+    if not rest:
+        return TITLES[part]
+    envs, budget = rest.split(":")
+    mujoco = [e for e in envs.split(",") if e != "pendulum"]
+    return f"{TITLES[part]}: {', '.join(ENVS[e] for e in envs.split(','))}" + (f" ({int(budget):,} MuJoCo env steps)" if mujoco else "")
+
+
+def render(sections: dict[str, dict], quick: bool) -> None:
+    body = [f"# {'Quick check: ' if quick else ''}SAC and TD3 vs Stable-Baselines3", "", machine_line(None if quick else "continuous"), ""]
+    for key, section in sections.items():
+        body += [f"## {_title(key)}", "", f"Seeds {section['seeds']}, run {section['when']}. {load_conditions(section)}", "",
+                 section["table"], ""]
+        if not quick and key in READING:
+            body += [READING[key], ""]
+    if not quick and not any(k.startswith("learning:") and k.split(":")[1] != "pendulum" for k in sections):
+        body += ["## MuJoCo learning rows: not recorded", "", MUJOCO_NOT_RUN, ""]
+    write_result("continuous-quick" if quick else "continuous", "\n".join(body))
 
 
 def main() -> None:
@@ -165,23 +202,25 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script, not the numbers")
     parser.add_argument("--jobs", type=int, default=1, help="learning runs side by side, each on one core")
+    parser.add_argument("--render", action="store_true", help="re-render the page from continuous_runs.json; runs nothing")
     args = parser.parse_args()
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
     saved = json.loads(RUNS_FILE.read_text()) if RUNS_FILE.exists() and not args.quick else {}
     sections = dict(saved.get("sections", {}))
+    if args.render:
+        render(sections, quick=False)
+        return
     for part in args.parts.split(","):
+        load_start = os.getloadavg()[0]
         if part == "speed":
             table, records = speed(seeds, args.quick)
         else:
             table, records = learning(seeds, args.quick, args.envs.split(","), args.budget, args.jobs)
         key = part if part == "speed" else f"learning:{args.envs}:{args.budget}"
-        sections[key] = {"table": table, "records": records, "when": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds}
-        body = [f"# {'Quick check: ' if args.quick else ''}SAC and TD3 vs Stable-Baselines3", "", machine_line(), ""]
-        for name, section in sections.items():
-            body += [f"## {TITLES[name.split(':')[0]]}" + (f" ({name.split(':', 1)[1]})" if ":" in name else ""), "",
-                     f"Seeds {section['seeds']}, run {section['when']}.", "", section["table"], ""]
-        write_result("continuous-quick" if args.quick else "continuous", "\n".join(body))
+        sections[key] = {"table": table, "records": records, "when": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds,
+                         "load": [load_start, os.getloadavg()[0]]}
+        render(sections, args.quick)
         if not args.quick:
             RUNS_FILE.write_text(json.dumps({"sections": sections}, indent=1, default=str))
         print(f"{part}:\n{table}\n", flush=True)

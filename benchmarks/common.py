@@ -29,6 +29,15 @@ def quiet_environment() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
 
 
+def load_conditions(section: dict[str, Any]) -> str:
+    """How loaded the machine was while a benchmark part ran (its ``load``: 1-minute load averages at its start and end),
+    or the ``conditions`` written by hand for runs recorded before the sampling existed."""
+    if "conditions" in section:
+        return section["conditions"]
+    start, end = section["load"]
+    return f"1-minute load average {start:.1f} at the start, {end:.1f} at the end ({os.cpu_count()} cores)."
+
+
 def run_side_by_side(fn: Callable[..., Any], calls: list[tuple[Any, ...]], jobs: int) -> list[Any]:
     """``fn(*call)`` for every call, ``jobs`` at a time in fresh processes (a run pins itself to one core with
     ``trainer.torch_threads=1``); results in the calls' order. ``jobs`` 1: one after another in this process."""
@@ -121,7 +130,30 @@ class Timer:
         self.seconds = time.perf_counter() - self.t0
 
 
-def run_raylight(config: str, seed: int, overrides: list[str]) -> dict:
+COMMON_STARTS_SEED = 5_000  # episode i of a common-starts evaluation resets with seed 5,000 + i, on every side
+
+
+def common_starts_return(act: Callable[[np.ndarray], Any], env_id: str, episodes: int) -> float:
+    """Mean greedy return of ``act`` (one observation -> one action) over the same ``episodes`` start states for every
+    library and seed: each side's own evaluations draw their own starts, and on Pendulum-v1 the start alone moves a
+    10-episode mean by tens of reward."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=COMMON_STARTS_SEED + episode)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(np.asarray(act(obs)).reshape(env.action_space.shape))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return float(np.mean(returns))
+
+
+def run_raylight(config: str, seed: int, overrides: list[str], common_starts: int = 0) -> dict:
     """raylight ``train`` on configs/<config>: steps/seconds to eval.stop_at_return, final return, eval curve."""
     from raylight.core.config import load_config
     from raylight.core.run import train
@@ -141,10 +173,19 @@ def run_raylight(config: str, seed: int, overrides: list[str]) -> dict:
         "final": result.metrics["eval_return_mean"],
         "wall": wall,
         "curve": [(h["env_steps"], h["return_mean"]) for h in history],
+        **({"final_common": _raylight_common_starts(result.run_dir, cfg.env.id, common_starts)} if common_starts else {}),
     }
 
 
-def run_sb3(algo: str, env_id: str, n_envs: int, hyper: dict, seed: int, budget: int, eval_every: int, stop: float | None, eval_episodes: int = 10) -> dict:
+def _raylight_common_starts(run_dir: Path, env_id: str, episodes: int) -> float:
+    from raylight.rl.policy import load_policy
+
+    policy = load_policy(run_dir, "last")  # the final weights, as SB3's final model
+    return common_starts_return(lambda obs: policy.act(obs[None])[0], env_id, episodes)
+
+
+def run_sb3(algo: str, env_id: str, n_envs: int, hyper: dict, seed: int, budget: int, eval_every: int, stop: float | None, eval_episodes: int = 10,
+            common_starts: int = 0) -> dict:
     """SB3 ``algo`` ("PPO", "DQN") with EvalCallback (+ StopTrainingOnRewardThreshold): steps/seconds to ``stop``, final return, curve."""
     import stable_baselines3
     from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
@@ -172,4 +213,6 @@ def run_sb3(algo: str, env_id: str, n_envs: int, hyper: dict, seed: int, budget:
         "final": final,
         "wall": wall,
         "curve": curve + [(float(model.num_timesteps), final)],
+        **({"final_common": common_starts_return(lambda obs: model.predict(obs, deterministic=True)[0], env_id, common_starts)}
+           if common_starts else {}),
     }
