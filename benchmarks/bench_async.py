@@ -298,9 +298,9 @@ def main() -> None:
         table, records = PARTS[part](len(seeds) if part == "throughput" else seeds, args.quick)  # type: ignore[operator]
         sections[part] = {"table": table, "records": records, "when": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds,
                           "load": [load_start, os.getloadavg()[0]]}
-        render(sections, args.quick)
-        if not args.quick:
+        if not args.quick:  # saved before rendering: a page that fails to render never loses the runs
             RUNS_FILE.write_text(json.dumps({"sections": sections}, indent=1, default=str))
+        render(sections, args.quick)
         print(f"{part}:\n{table}\n", flush=True)
 
 

@@ -164,7 +164,25 @@ def learning(seeds: list[int], quick: bool, envs: list[str], budget: int, jobs: 
 
 
 # What the figures say, rewritten by hand after a full run of a section (the tables are generated).
-READING: dict[str, str] = {}
+READING: dict[str, str] = {
+    "learning:pendulum:100000": """**Reading (the run of 2026-12-07, quiet machine).** On Pendulum-v1 at the RL Zoo's 20k env steps, raylight
+matches SB3's wall time (SAC 297 s vs 301 s, TD3 157 s vs 165 s, one core each). Its greedy returns read lower:
+SAC -170 vs -121 and TD3 -171 vs -133 (medians of each side's own final evaluation). That comparison is not like
+for like:
+- raylight evaluates the same 10 start states at every evaluation of a run (`eval.seed`).
+- SB3's EvalCallback draws fresh starts each time.
+- On Pendulum the start alone moves a 10-episode mean by tens of reward.
+raylight's final weights of these runs, replayed afterwards on 100 common start states (seeds 5,000-5,099), score
+SAC -146.7 / -150.6 / -148.1 and TD3 -152.8 on all three seeds, against their own 10-start finals of -181 / -170 /
+-145 and -184 / -171 / -148.
+SB3's models were not kept, so its side has no 100-start figure from this run. Its last-3 evaluations (30 fresh starts
+each) have medians of -130 (SAC) and -137 (TD3). So raylight is probably still behind on Pendulum, by about 15-20
+rather than 40-50: the goal "at or above SB3's return" is not shown met.
+The script now plays every run's final weights, on both sides, on the same 100 starts (the first return column of
+its next table). A re-run with it finished training, then lost its results to a rendering bug, since fixed: runs are now
+saved before the page is rendered. Re-run: `python benchmarks/bench_continuous.py --parts learning --envs pendulum --jobs 2`
+(26 minutes).""",
+}
 MUJOCO_NOT_RUN = """`python benchmarks/bench_continuous.py --parts learning --envs hopper,halfcheetah --jobs 2` (3 seeds x 2 algorithms x
 2 libraries x 2 envs at 100k env steps) needs about 20 hours of these 2 cores: a [256, 256] SAC update costs ~30 ms
 here on both sides (the speed table), one per env step. Not run; the learning tests (`tests/rl/agents/test_sac.py`,
@@ -220,9 +238,9 @@ def main() -> None:
         key = part if part == "speed" else f"learning:{args.envs}:{args.budget}"
         sections[key] = {"table": table, "records": records, "when": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds,
                          "load": [load_start, os.getloadavg()[0]]}
-        render(sections, args.quick)
-        if not args.quick:
+        if not args.quick:  # saved before rendering: a page that fails to render never loses the runs
             RUNS_FILE.write_text(json.dumps({"sections": sections}, indent=1, default=str))
+        render(sections, args.quick)
         print(f"{part}:\n{table}\n", flush=True)
 
 
