@@ -58,6 +58,8 @@ def benchmarks_page(root: Path = ROOT) -> str:
         "",
     ]
     for path in sorted(results.glob("*.md")):
+        if path.stem.endswith("-quick"):  # a --quick smoke page: git-ignored, checks a script, never a result
+            continue
         text = path.read_text(encoding="utf-8")
         facts = []
         date = re.search(r"\brun (\d{4}-\d{2}-\d{2})", text)
