@@ -291,6 +291,8 @@ def main() -> None:
     saved = json.loads(RUNS_FILE.read_text()) if RUNS_FILE.exists() and not args.quick else {}
     sections = dict(saved.get("sections", {}))
     if args.render:
+        if not sections:  # rendering nothing would overwrite the page with an empty one
+            raise SystemExit(f"{Path(__file__).name}: --render: no saved runs in {RUNS_FILE}")
         render(sections, quick=False)
         return
     for part in args.parts.split(","):
