@@ -15,7 +15,7 @@ horizon 30, 5 CEM iterations), against SAC's actor.
 Medians over seeds; results in benchmarks/results/model_based.md (+ model_based.png, model_based_runs.json,
 model_based_planning.json). Each part rewrites the page from every part's saved results.
 Usage: python benchmarks/bench_model_based.py [--parts learning,planning (none: re-render)] [--envs pendulum,reacher] [--seeds 0,1,2]
-       [--jobs 2] [--reuse-sac] [--quick]
+       [--jobs 2] [--reuse-sac | --sac-budget 100000 --reuse-pets] [--quick]
 (one process per env side by side: ``--envs pendulum --parts learning`` and ``--envs reacher --parts learning,planning``)
 """
 
@@ -98,10 +98,24 @@ def saved_sac(env_id: str) -> list[dict[str, Any]]:
     raise SystemExit(f"bench_model_based: --reuse-sac: no saved SAC runs for {env_id} in {RUNS_FILE}")
 
 
-def run_env(name: str, seeds: list[int], quick: bool, reuse_sac: bool = False, jobs: int = 1) -> dict[str, Any]:
+def saved_pets(env_id: str, target: float) -> tuple[list[dict[str, Any]], float]:
+    """The saved runs' PETS results for ``env_id`` and the return they stopped at (``--reuse-pets``): valid for a
+    target at or below that one only, since a run that stopped at a lower return says nothing about a higher one."""
+    for result in json.loads(RUNS_FILE.read_text()) if RUNS_FILE.is_file() else []:
+        if result["env"] == env_id:
+            stopped_at = result.get("pets_target", result["target"])
+            if target > stopped_at:
+                raise SystemExit(f"bench_model_based: --reuse-pets: the saved PETS runs for {env_id} stopped at {stopped_at:.1f}, "
+                                 f"below the new target {target:.1f}; run PETS again")
+            return result["pets"], stopped_at
+    raise SystemExit(f"bench_model_based: --reuse-pets: no saved PETS runs for {env_id} in {RUNS_FILE}")
+
+
+def run_env(name: str, seeds: list[int], quick: bool, reuse_sac: bool = False, jobs: int = 1, sac_budget: int | None = None,
+            reuse_pets: bool = False) -> dict[str, Any]:
     spec = ENVS[name]
     scale = 0.1 if quick else 1.0
-    sac_budget = int(spec["sac_budget"] * scale)
+    sac_budget = int((sac_budget or spec["sac_budget"]) * scale)
     if reuse_sac:
         sac = saved_sac(spec["id"])
     else:
@@ -109,11 +123,14 @@ def run_env(name: str, seeds: list[int], quick: bool, reuse_sac: bool = False, j
                                                                         f"trainer.total_env_steps={sac_budget}",
                                                                         f"eval.every_env_steps={spec['sac_eval']}"]) for s in seeds], jobs)
     target = median([r["final"] for r in sac])
+    if reuse_pets:
+        pets, pets_target = saved_pets(spec["id"], target)
+        return {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets": pets, "pets_target": pets_target}
     pets = run_side_by_side(run_raylight, [(spec["pets_config"], s, [f"trainer.total_env_steps={int(spec['pets_budget'] * scale)}",
                                                                      *spec["pets_extra"], f"eval.every_env_steps={spec['pets_eval']}",
                                                                      *EVAL, *ONE_THREAD, f"eval.stop_at_return={target}"])
                                            for s in seeds], jobs)
-    return {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets": pets}
+    return {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets": pets, "pets_target": target}
 
 
 def finite(x: float) -> float | None:
@@ -123,7 +140,7 @@ def finite(x: float) -> float | None:
 def row(result: dict[str, Any]) -> list[Any]:
     # medians over seeds as the issue counts them, a seed that never reached the target counting as infinite (as in
     # fixed_row): the seeds-reaching column beside says how many did
-    pets_steps = [r["steps"] for r in result["pets"]]
+    pets_steps = [first_reaching(r["curve"], result["target"]) for r in result["pets"]]  # runs may have stopped at a higher return
     reached = [s for s in pets_steps if s is not None]
     sac_first_med = finite(median([first_reaching(r["curve"], result["target"]) for r in result["sac"]]))
     pets_med = finite(median(pets_steps))
@@ -260,12 +277,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of every budget (checks that the script runs)")
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side, one core each")
     parser.add_argument("--reuse-sac", action="store_true", help="the saved SAC runs (and so the same target); run only PETS")
+    parser.add_argument("--sac-budget", type=int, help="SAC's env steps (default: each env's 20,000; the issue's target is SAC's 100,000-step return)")
+    parser.add_argument("--reuse-pets", action="store_true",
+                        help="the saved PETS runs, read at the new target (refused when they stopped below it); run only SAC")
     args = parser.parse_args()
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
     if "learning" in parts:
-        results = [run_env(name, seeds, args.quick, args.reuse_sac, args.jobs) for name in args.envs.split(",")]
+        results = [run_env(name, seeds, args.quick, args.reuse_sac, args.jobs, args.sac_budget, args.reuse_pets) for name in args.envs.split(",")]
         if args.quick:
             print(markdown_table(["env", "target"], [[r["env"], r["target"]] for r in results]))
         else:

@@ -16,8 +16,10 @@ CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("config", "threshold", "budget"),
-    [("appo-cartpole", 475, 100_000), ("appo-acrobot", -100, 81_920)],  # arrival order varies run to run; seed 0 reached them at 60,160 and 20,480
-)
+    [("appo-cartpole", 475, 200_000), ("appo-acrobot", -100, 81_920)],
+)  # Arrival order varies run to run, so the budget leaves room. CartPole with the config's 100k (lr decaying to 0 there):
+# 475 came at 25-80k env steps in 4 quiet runs, and not by 100k once in CI beside other tests (2026-12-07); with
+# 200k it came at 10-75k in 6 runs, two at a time. Acrobot: seed 0 reached -100 at 20,480.
 def test_appo_solves_cartpole_and_acrobot(ray_session: None, run_root: str, config: str, threshold: float, budget: int) -> None:
     cfg = load_config(CONFIGS / f"{config}.yaml", [*quiet(run_root), f"trainer.total_env_steps={budget}"])
     result = train(cfg)
