@@ -7,7 +7,10 @@
 
 Medians over seeds; results in benchmarks/results/continuous.md (+ continuous_runs.json).
 Usage: python benchmarks/bench_continuous.py [--parts speed,learning] [--envs pendulum,hopper,halfcheetah]
-       [--budget 100000] [--seeds 0,1,2] [--jobs 2] [--quick]
+       [--budget 100000] [--seeds 0,1,2] [--algos sac,td3] [--jobs 2] [--quick]
+A learning part run with some seeds or one algorithm merges into the saved section of the same envs and budget, so
+the MuJoCo rows (about 20 hours of 2 cores) can be filled over several sittings: the table says how many seeds each
+row holds.
 """
 
 from __future__ import annotations
@@ -138,29 +141,57 @@ def _learning_run(lib: str, algo: str, env: str, seed: int, steps: int, every: i
                    common_starts=COMMON_STARTS)
 
 
-def learning(seeds: list[int], quick: bool, envs: list[str], budget: int, jobs: int) -> tuple[str, list[dict]]:
-    rows, records = [], []
+def learning(seeds: list[int], quick: bool, envs: list[str], budget: int, jobs: int, algos: list[str]) -> list[dict]:
+    """One record per (env, algo): both libraries' runs for ``seeds``, in the seeds' order."""
+    records = []
     for env in envs:
-        env_id = ENVS[env]
         steps = 2_000 if quick else (20_000 if env == "pendulum" else budget)
         every = 1_000 if quick else (2_000 if env == "pendulum" else 10_000)
-        calls = [(lib, algo, env, s, steps, every, quick) for algo in ("sac", "td3") for lib in ("raylight", "SB3") for s in seeds]
+        calls = [(lib, algo, env, s, steps, every, quick) for algo in algos for lib in ("raylight", "SB3") for s in seeds]
         done = dict(zip(calls, run_side_by_side(_learning_run, calls, jobs), strict=True))
-        for algo in ("sac", "td3"):
+        for algo in algos:
             ours, theirs = ([done[(lib, algo, env, s, steps, every, quick)] for s in seeds] for lib in ("raylight", "SB3"))
-            for name, rs in (("raylight", ours), ("SB3", theirs)):
-                last3 = [sum(v for _, v in r["curve"][-3:]) / len(r["curve"][-3:]) for r in rs]
-                rows.append([env_id, algo.upper(), name, f"{steps:,}", median([r["final_common"] for r in rs]),
-                             ", ".join(f"{r['final_common']:.0f}" for r in rs), median([r["final"] for r in rs]), median(last3),
-                             median([r["wall"] for r in rs])])
-            records.append({"env": env_id, "algo": algo, "budget": steps, "raylight": ours, "sb3": theirs})
-    headers = ["env", "algo", "", "env steps", f"median final return, {COMMON_STARTS} common starts", "per seed",
+            records.append({"env": ENVS[env], "algo": algo, "budget": steps, "every": every, "jobs": jobs, "seeds": list(seeds),
+                            "raylight": ours, "sb3": theirs})
+    return records
+
+
+def merge_records(saved: list[dict], new: list[dict], saved_seeds: list[int]) -> list[dict]:
+    """``new`` runs merged into ``saved`` ones by (env, algo, seed), a new run replacing a saved one of the same seed: a
+    section too long for one sitting (the MuJoCo rows: ~20 hours of 2 cores) is filled a few seeds or one algorithm
+    at a time. Records saved before they carried ``seeds`` hold the section's seeds in order."""
+    merged = {(r["env"], r["algo"]): {**r, "seeds": r.get("seeds", saved_seeds)} for r in saved}
+    for record in new:
+        old = merged.get((record["env"], record["algo"]))
+        if old is None:
+            merged[(record["env"], record["algo"])] = record
+            continue
+        by_seed = dict(zip(old["seeds"], zip(old["raylight"], old["sb3"], strict=True), strict=True))
+        by_seed.update(zip(record["seeds"], zip(record["raylight"], record["sb3"], strict=True), strict=True))
+        seeds = sorted(by_seed)
+        merged[(record["env"], record["algo"])] = {**record, "seeds": seeds, "raylight": [by_seed[s][0] for s in seeds],
+                                                   "sb3": [by_seed[s][1] for s in seeds]}
+    order = list(ENVS.values())
+    return sorted(merged.values(), key=lambda r: (order.index(r["env"]), r["algo"]))
+
+
+def learning_table(records: list[dict]) -> str:
+    rows = []
+    for record in records:
+        for name, rs in (("raylight", record["raylight"]), ("SB3", record["sb3"])):
+            last3 = [sum(v for _, v in r["curve"][-3:]) / len(r["curve"][-3:]) for r in rs]
+            rows.append([record["env"], record["algo"].upper(), name, f"{record['budget']:,}", len(rs), median([r["final_common"] for r in rs]),
+                         ", ".join(f"{r['final_common']:.0f}" for r in rs), median([r["final"] for r in rs]), median(last3),
+                         median([r["wall"] for r in rs])])
+    headers = ["env", "algo", "", "env steps", "seeds", f"median final return, {COMMON_STARTS} common starts", "per seed",
                "median final, own 10-episode eval", "median last-3 own evals", "median wall s"]
+    jobs = max(r.get("jobs", 2) for r in records)
+    every = ", ".join(sorted({f"{r.get('every', 2_000):,}" for r in records}))
     note = (f"\n\nEvery run on one torch thread; {jobs} run(s) at a time on the 2 cores. The final weights of every run are "
             f"evaluated greedily on the same {COMMON_STARTS} start states (episode i resets with seed {COMMON_STARTS_SEED:,} + i); each "
-            f"side's own evaluations (10 episodes every {every:,} env steps) draw their own starts: raylight the same 10 per run "
+            f"side's own evaluations (10 episodes every {every} env steps) draw their own starts: raylight the same 10 per run "
             "at every evaluation (eval.seed), SB3 fresh ones each time.")
-    return markdown_table(headers, rows) + note, records
+    return markdown_table(headers, rows) + note
 
 
 # What the figures say, rewritten by hand after a full run of a section (the tables are generated).
@@ -184,7 +215,9 @@ makes 64 updates in one Lightning step while the workers already sample the next
 MUJOCO_NOT_RUN = """`python benchmarks/bench_continuous.py --parts learning --envs hopper,halfcheetah --jobs 2` (3 seeds x 2 algorithms x
 2 libraries x 2 envs at 100k env steps) needs about 20 hours of these 2 cores: a [256, 256] SAC update costs ~30 ms
 here on both sides (the speed table), one per env step. Not run; the learning tests (`tests/rl/agents/test_sac.py`,
-`test_td3.py`) and the Pendulum rows above are what this machine has measured."""
+`test_td3.py`) and the Pendulum rows above are what this machine has measured. The rows can be filled over several
+sittings: `--envs hopper --algos sac --seeds 0 --jobs 2` (one seed of one algorithm on one env, both libraries side by
+side: about 55 minutes) merges into the saved section, and the table says how many seeds each row holds."""
 
 TITLES = {"speed": "Update throughput: raylight vs SB3", "learning": "Greedy return and wall time at the same budget: raylight vs SB3"}
 
@@ -201,8 +234,10 @@ def _title(key: str) -> str:
 def render(sections: dict[str, dict], quick: bool) -> None:
     body = [f"# {'Quick check: ' if quick else ''}SAC and TD3 vs Stable-Baselines3", "", machine_line(None if quick else "continuous"), ""]
     for key, section in sections.items():
-        body += [f"## {_title(key)}", "", f"Seeds {section['seeds']}, run {section['when']}. {load_conditions(section)}", "",
-                 section["table"], ""]
+        earlier = "".join(f" Merged with seeds {e['seeds']}, run {e['when']}. {load_conditions(e)}" for e in section.get("earlier", []))
+        table = learning_table(section["records"]) if key.startswith("learning:") else section["table"]
+        body += [f"## {_title(key)}", "", f"Seeds {section['seeds']}, run {section['when']}. {load_conditions(section)}{earlier}", "",
+                 table, ""]
         if not quick and key in READING:
             body += [READING[key], ""]
     if not quick and not any(k.startswith("learning:") and k.split(":")[1] != "pendulum" for k in sections):
@@ -216,6 +251,7 @@ def main() -> None:
     parser.add_argument("--envs", default="pendulum,hopper,halfcheetah")
     parser.add_argument("--budget", type=int, default=100_000, help="env steps of the MuJoCo learning rows")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--algos", default="sac,td3", help="learning part: sac, td3 or both (runs merge into the saved section)")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script, not the numbers")
     parser.add_argument("--jobs", type=int, default=1, help="learning runs side by side, each on one core")
     parser.add_argument("--render", action="store_true", help="re-render the page from continuous_runs.json; runs nothing")
@@ -234,10 +270,17 @@ def main() -> None:
         if part == "speed":
             table, records = speed(seeds, args.quick)
         else:
-            table, records = learning(seeds, args.quick, args.envs.split(","), args.budget, args.jobs)
+            records = learning(seeds, args.quick, args.envs.split(","), args.budget, args.jobs, args.algos.split(","))
         key = part if part == "speed" else f"learning:{args.envs}:{args.budget}"
-        sections[key] = {"table": table, "records": records, "when": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds,
-                         "load": [load_start, os.getloadavg()[0]]}
+        batch = {"seeds": seeds, "when": time.strftime("%Y-%m-%d %H:%M"), "load": [load_start, os.getloadavg()[0]]}
+        if part != "speed":
+            if key in sections and not args.quick:  # a few seeds or one algorithm at a time: merged into what is saved
+                old = sections[key]
+                records = merge_records(old["records"], records, old["seeds"])
+                batch["earlier"] = [*old.get("earlier", []), {k: old[k] for k in ("seeds", "when", "load") if k in old}]
+                batch["seeds"] = sorted({s for r in records for s in r["seeds"]})
+            table = learning_table(records)
+        sections[key] = {"table": table, "records": records, **batch}
         if not args.quick:  # saved before rendering: a page that fails to render never loses the runs
             RUNS_FILE.write_text(json.dumps({"sections": sections}, indent=1, default=str))
         render(sections, args.quick)
