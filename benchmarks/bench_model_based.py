@@ -75,8 +75,11 @@ in at most a quarter of SAC's env steps, medians of 3 seeds -- is met on every s
 Pendulum's return saturates early: at 20,032 env steps these SAC runs read -186.2, -181.3 and -182.1, the same
 figures as the 20k-step runs of 2026-12-06 (fixed seeds reproduce), whose target -182.1 PETS reached after a median
 4,800 env steps (2 of 3 seeds); SAC's last 80k env steps bought 1.3 reward of median, and PETS's last 4,000 about as much. The wall-time price on Pendulum: PETS a median 815 s
-for at most 9,000 env steps and SAC 560 s for 100,000 (one core each), planning at every acting step and at every
-step of the 10 evaluation episodes (here about twice as many planned steps as training itself). On Reacher (target
+for at most 9,000 env steps (one core each), planning at every acting step and at every step of the 10 evaluation
+episodes (here about twice as many planned steps as training itself). SAC's median of 560 s for 100,000 is inflated:
+a leftover worker process of an aborted first attempt ran beside seeds 0 and 1 for their first 6 minutes (3 runs on
+2 cores; they took 566 s and 560 s); seed 2, without it, took 460 s, and the aborted attempt's seeds 393 s two at a
+time. So planning costs about 1.8-2x SAC's wall time here. On Reacher (target
 -5.0, SAC's median 20k-step return; SAC's seeds first reached it after a median 19,008 env steps) PETS seed 1 reached
 -4.9 after 3,600 env steps and seed 2 -4.7 at its last 5,000; seed 0 ended at -5.6: the median seed at 0.25 of SAC's
 20k budget, 2 of 3 seeds, at 9x SAC's wall time (1,053 s vs 118 s). Reacher's planner was search-bound: the earlier
