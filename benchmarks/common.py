@@ -38,15 +38,32 @@ def load_conditions(section: dict[str, Any]) -> str:
     return f"1-minute load average {start:.1f} at the start, {end:.1f} at the end ({os.cpu_count()} cores)."
 
 
+def _pool_worker_start(parent: int) -> None:
+    """A run side by side ends when the benchmark process does (killed, interrupted): left alone, a pool worker keeps
+    training for many minutes beside the next measurement and inflates its wall times (it happened: 2026-12-07)."""
+    import threading
+
+    quiet_environment()
+
+    def exit_when_orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=exit_when_orphaned, daemon=True).start()
+
+
 def run_side_by_side(fn: Callable[..., Any], calls: list[tuple[Any, ...]], jobs: int) -> list[Any]:
     """``fn(*call)`` for every call, ``jobs`` at a time in fresh processes (a run pins itself to one core with
-    ``trainer.torch_threads=1``); results in the calls' order. ``jobs`` 1: one after another in this process."""
+    ``trainer.torch_threads=1``) that end with this one; results in the calls' order. ``jobs`` 1: one after another
+    in this process."""
     if jobs <= 1:
         return [fn(*call) for call in calls]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=quiet_environment) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_pool_worker_start,
+                             initargs=(os.getpid(),)) as pool:  # this pid, not the worker's getppid(): it may die before the worker starts
         return list(pool.map(fn, *zip(*calls, strict=True)))
 
 
