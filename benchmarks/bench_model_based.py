@@ -90,24 +90,30 @@ Reacher against SAC's 100k-step return is not run: SAC at 100k there and PETS up
 minutes a seed at Reacher's 400 x 6 search) did not fit this session's 2 cores."""
 
 
+def saved_result(env_id: str) -> dict[str, Any] | None:
+    """The saved runs of ``env_id`` (``--reuse-sac`` / ``--reuse-pets``), or None."""
+    return next((r for r in (json.loads(RUNS_FILE.read_text()) if RUNS_FILE.is_file() else []) if r["env"] == env_id), None)
+
+
 def saved_sac(env_id: str) -> list[dict[str, Any]]:
     """The saved runs' SAC results for ``env_id`` (``--reuse-sac``: a PETS change is measured against the same target)."""
-    for result in json.loads(RUNS_FILE.read_text()) if RUNS_FILE.is_file() else []:
-        if result["env"] == env_id:
-            return result["sac"]
-    raise SystemExit(f"bench_model_based: --reuse-sac: no saved SAC runs for {env_id} in {RUNS_FILE}")
+    saved = saved_result(env_id)
+    if saved is None:
+        raise SystemExit(f"bench_model_based: --reuse-sac: no saved SAC runs for {env_id} in {RUNS_FILE}")
+    return saved["sac"]
 
 
 def saved_pets(env_id: str, target: float) -> tuple[list[dict[str, Any]], float] | None:
     """The saved runs' PETS results for ``env_id`` and the return they stopped at (``--reuse-pets``), or None where
     they cannot answer: a run that stopped at a lower return than ``target`` says nothing about reaching it."""
-    for result in json.loads(RUNS_FILE.read_text()) if RUNS_FILE.is_file() else []:
-        if result["env"] == env_id:
-            stopped_at = result.get("pets_target", result["target"])
-            if target <= stopped_at:
-                return result["pets"], stopped_at
-            print(f"bench_model_based: the saved PETS runs for {env_id} stopped at {stopped_at:.1f}, below the new target "
-                  f"{target:.1f}: running PETS", flush=True)
+    saved = saved_result(env_id)
+    if saved is None:
+        return None
+    stopped_at = saved.get("pets_target", saved["target"])
+    if target <= stopped_at:
+        return saved["pets"], stopped_at
+    print(f"bench_model_based: the saved PETS runs for {env_id} stopped at {stopped_at:.1f}, below the new target "
+          f"{target:.1f}: running PETS", flush=True)
     return None
 
 
@@ -124,16 +130,15 @@ def run_env(name: str, seeds: list[int], quick: bool, reuse_sac: bool = False, j
                                                                         f"trainer.total_env_steps={sac_budget}",
                                                                         f"eval.every_env_steps={spec['sac_eval']}"]) for s in seeds], jobs)
     target = median([r["final"] for r in sac])
+    result = {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets_budget": pets_budget}
     saved = saved_pets(spec["id"], target) if reuse_pets else None
     if saved:
-        return {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets": saved[0], "pets_target": saved[1],
-                "pets_budget": pets_budget}
+        return {**result, "pets": saved[0], "pets_target": saved[1]}
     pets = run_side_by_side(run_raylight, [(spec["pets_config"], s, [f"trainer.total_env_steps={pets_budget}",
                                                                      *spec["pets_extra"], f"eval.every_env_steps={pets_eval or spec['pets_eval']}",
                                                                      *EVAL, *ONE_THREAD, f"eval.stop_at_return={target}"])
                                            for s in seeds], jobs)
-    return {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets": pets, "pets_target": target,
-            "pets_budget": pets_budget}
+    return {**result, "pets": pets, "pets_target": target}
 
 
 def finite(x: float) -> float | None:
