@@ -267,6 +267,10 @@ def main() -> None:
     args = parser.parse_args()
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
+    if unknown := set(args.algos.split(",")) - {"sac", "td3"}:
+        raise SystemExit(f"{Path(__file__).name}: --algos: unknown {', '.join(sorted(unknown))} (expected sac, td3 or both)")
+    if unknown := set(args.envs.split(",")) - set(ENVS):
+        raise SystemExit(f"{Path(__file__).name}: --envs: unknown {', '.join(sorted(unknown))} (expected some of {', '.join(ENVS)})")
     saved = json.loads(RUNS_FILE.read_text()) if RUNS_FILE.exists() and not args.quick else {}
     sections = dict(saved.get("sections", {}))
     if args.render:

@@ -291,6 +291,9 @@ def main() -> None:
     parser.add_argument("--pets-budget", type=int, help="PETS's env steps (default: each env's 5,000)")
     parser.add_argument("--pets-eval", type=int, help="PETS's env steps between evaluations (default: each env's)")
     args = parser.parse_args()
+    for name in ("sac_budget", "pets_budget", "pets_eval"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise SystemExit(f"bench_model_based: --{name.replace('_', '-')} must be a positive number of env steps, got {getattr(args, name)}")
     quiet_environment()
     seeds = [int(s) for s in args.seeds.split(",")]
     parts = args.parts.split(",")
