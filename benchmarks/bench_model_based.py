@@ -52,11 +52,11 @@ PLANNING_FILE = RESULTS / "model_based_planning.json"
 ENVS: dict[str, dict[str, Any]] = {
     "pendulum": {
         "id": "Pendulum-v1", "fixed": -200.0, "sac_budget": 20_000, "sac_eval": 1000, "sac_extra": [],
-        "pets_config": "pets-pendulum.yaml", "pets_budget": 5000, "pets_eval": 400, "pets_extra": [],
+        "pets_config": "pets-pendulum.yaml", "pets_budget": 5000, "pets_eval": 400, "pets_extra": [], "known_reward": "pendulum",
     },
     "reacher": {
         "id": "Reacher-v5", "fixed": -5.0, "sac_budget": 20_000, "sac_eval": 1000, "sac_extra": ["agent.learning_starts=1000"],
-        "pets_config": "pets-reacher.yaml", "pets_budget": 5000, "pets_eval": 500, "pets_extra": [],
+        "pets_config": "pets-reacher.yaml", "pets_budget": 5000, "pets_eval": 500, "pets_extra": [], "known_reward": "reacher",
     },
 }
 # Every run, of either agent and any seed, is evaluated on the same 10 episodes (eval.seed): Pendulum's return depends
@@ -90,9 +90,19 @@ Reacher against SAC's 100k-step return is not run: SAC at 100k there and PETS up
 minutes a seed at Reacher's 400 x 6 search) did not fit this session's 2 cores."""
 
 
-def saved_result(env_id: str) -> dict[str, Any] | None:
-    """The saved runs of ``env_id`` (``--reuse-sac`` / ``--reuse-pets``), or None."""
-    return next((r for r in (json.loads(RUNS_FILE.read_text()) if RUNS_FILE.is_file() else []) if r["env"] == env_id), None)
+def reward_kind(result: dict[str, Any]) -> str:
+    """How the result's PETS runs scored plans: ``learned`` (the ensemble's reward head) or ``known`` (agent.reward_fn)."""
+    return str(result.get("pets_reward", "learned"))
+
+
+def label(result: dict[str, Any]) -> str:
+    return result["env"] + (" (PETS with the env's reward)" if reward_kind(result) == "known" else "")
+
+
+def saved_result(env_id: str, reward: str | None = None) -> dict[str, Any] | None:
+    """The saved runs of ``env_id`` whose PETS scored plans with ``reward`` (None: any; their SAC runs are the same)."""
+    saved = json.loads(RUNS_FILE.read_text()) if RUNS_FILE.is_file() else []
+    return next((r for r in saved if r["env"] == env_id and reward in (None, reward_kind(r))), None)
 
 
 def saved_sac(env_id: str) -> list[dict[str, Any]]:
@@ -103,10 +113,10 @@ def saved_sac(env_id: str) -> list[dict[str, Any]]:
     return saved["sac"]
 
 
-def saved_pets(env_id: str, target: float) -> tuple[list[dict[str, Any]], float] | None:
+def saved_pets(env_id: str, target: float, reward: str) -> tuple[list[dict[str, Any]], float] | None:
     """The saved runs' PETS results for ``env_id`` and the return they stopped at (``--reuse-pets``), or None where
     they cannot answer: a run that stopped at a lower return than ``target`` says nothing about reaching it."""
-    saved = saved_result(env_id)
+    saved = saved_result(env_id, reward)
     if saved is None:
         return None
     stopped_at = saved.get("pets_target", saved["target"])
@@ -118,7 +128,8 @@ def saved_pets(env_id: str, target: float) -> tuple[list[dict[str, Any]], float]
 
 
 def run_env(name: str, seeds: list[int], quick: bool, reuse_sac: bool = False, jobs: int = 1, sac_budget: int | None = None,
-            reuse_pets: bool = False, pets_budget: int | None = None, pets_eval: int | None = None) -> dict[str, Any]:
+            reuse_pets: bool = False, pets_budget: int | None = None, pets_eval: int | None = None,
+            reward: str = "learned") -> dict[str, Any]:
     spec = ENVS[name]
     scale = 0.1 if quick else 1.0
     sac_budget = int((sac_budget or spec["sac_budget"]) * scale)
@@ -130,12 +141,13 @@ def run_env(name: str, seeds: list[int], quick: bool, reuse_sac: bool = False, j
                                                                         f"trainer.total_env_steps={sac_budget}",
                                                                         f"eval.every_env_steps={spec['sac_eval']}"]) for s in seeds], jobs)
     target = median([r["final"] for r in sac])
-    result = {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets_budget": pets_budget}
-    saved = saved_pets(spec["id"], target) if reuse_pets else None
+    result = {"env": spec["id"], "target": target, "sac_budget": sac_budget, "sac": sac, "pets_budget": pets_budget, "pets_reward": reward}
+    saved = saved_pets(spec["id"], target, reward) if reuse_pets else None
     if saved:
         return {**result, "pets": saved[0], "pets_target": saved[1]}
     pets = run_side_by_side(run_raylight, [(spec["pets_config"], s, [f"trainer.total_env_steps={pets_budget}",
                                                                      *spec["pets_extra"], f"eval.every_env_steps={pets_eval or spec['pets_eval']}",
+                                                                     *([f"agent.reward_fn={spec['known_reward']}"] if reward == "known" else []),
                                                                      *EVAL, *ONE_THREAD, f"eval.stop_at_return={target}"])
                                            for s in seeds], jobs)
     return {**result, "pets": pets, "pets_target": target}
@@ -153,7 +165,7 @@ def row(result: dict[str, Any]) -> list[Any]:
     sac_first_med = finite(median([first_reaching(r["curve"], result["target"]) for r in result["sac"]]))
     pets_med = finite(median(pets_steps))
     return [
-        result["env"],
+        label(result),
         result["target"],
         f"{len(reached)}/{len(pets_steps)}",
         pets_med if pets_med is not None else "not reached",
@@ -169,7 +181,7 @@ def row(result: dict[str, Any]) -> list[Any]:
 def fixed_row(result: dict[str, Any]) -> list[Any]:
     """Env steps each agent first reached a fixed return (the shipped configs' stop_at_return), read off the curves."""
     threshold = next(spec["fixed"] for spec in ENVS.values() if spec["id"] == result["env"])
-    out: list[Any] = [result["env"], threshold]
+    out: list[Any] = [label(result), threshold]
     firsts = {}
     for key in ("pets", "sac"):
         steps = [first_reaching(run["curve"], threshold) for run in result[key]]
@@ -187,7 +199,7 @@ def equal_steps_row(result: dict[str, Any]) -> list[Any]:
     def best_within(runs: list[dict[str, Any]], steps: float) -> float:
         return median([max((ret for at, ret in run["curve"] if at <= steps), default=float("-inf")) for run in runs])
 
-    return [result["env"], budget, best_within(result["pets"], budget), best_within(result["sac"], budget),
+    return [label(result), budget, best_within(result["pets"], budget), best_within(result["sac"], budget),
             best_within(result["sac"], result["sac_budget"]), result["sac_budget"]]
 
 
@@ -205,7 +217,7 @@ def plot(results: list[dict[str, Any]]) -> Path:
                 ax.plot(xs, ys, color=color, alpha=0.8, marker="o", ms=2, label=key.upper() if i == 0 else None)
         ax.axhline(result["target"], color="gray", ls="--", lw=1, label="SAC's final (median)")
         ax.set_xscale("log")
-        ax.set_title(result["env"])
+        ax.set_title(label(result), fontsize=10)
         ax.set_xlabel("env steps")
         ax.set_ylabel("greedy eval return")
         ax.legend(fontsize=8)
@@ -290,6 +302,8 @@ def main() -> None:
                         help="the saved PETS runs, read at the new target (PETS runs again where they stopped below it)")
     parser.add_argument("--pets-budget", type=int, help="PETS's env steps (default: each env's 5,000)")
     parser.add_argument("--pets-eval", type=int, help="PETS's env steps between evaluations (default: each env's)")
+    parser.add_argument("--pets-reward", choices=("learned", "known"), default="learned",
+                        help="PETS scores plans with its learned reward (the shipped configs) or the env's own (agent.reward_fn, as the paper)")
     args = parser.parse_args()
     for name in ("sac_budget", "pets_budget", "pets_eval"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
@@ -299,12 +313,12 @@ def main() -> None:
     parts = args.parts.split(",")
     if "learning" in parts:
         results = [run_env(name, seeds, args.quick, args.reuse_sac, args.jobs, args.sac_budget, args.reuse_pets,
-                           args.pets_budget, args.pets_eval) for name in args.envs.split(",")]
+                           args.pets_budget, args.pets_eval, args.pets_reward) for name in args.envs.split(",")]
         if args.quick:
             print(markdown_table(["env", "target"], [[r["env"], r["target"]] for r in results]))
         else:
             ids = [spec["id"] for spec in ENVS.values()]
-            plot(merge_runs(RUNS_FILE, results, key=lambda r: r["env"], order=lambda r: ids.index(r["env"])))
+            plot(merge_runs(RUNS_FILE, results, key=lambda r: (r["env"], reward_kind(r)), order=lambda r: (ids.index(r["env"]), reward_kind(r) == "known")))
     if "planning" in parts:
         planning = time_planning(3 if args.quick else 20)
         if args.quick:

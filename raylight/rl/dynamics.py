@@ -7,7 +7,8 @@ Trials using Probabilistic Dynamics Models").
   whole horizon (the paper's TS-inf), its reward summed while the model says the episode goes on.
 - ``cem``: the cross-entropy method over action sequences, warm-started from the previous step's plan.
 - ``PETSPlanner``: the acting network rollout workers run (``raylight.rl.acting`` contract); its memory is the
-  plan it will shift forward next step.
+  plan it will shift forward next step. Plans are scored with the learned reward, or with the env's own written out
+  (``reward_fn``, ``raylight.rl.known_rewards``), as the paper plans.
 The loss math and the planner are pure functions with known-answer tests. This module must not import Lightning:
 rollout actors build the planner from it.
 """
@@ -28,6 +29,7 @@ from torch import nn
 from raylight.core.errors import ConfigError
 from raylight.rl.acting import ActorOutput, Exploration
 from raylight.rl.continuous import EnsembleLinear
+from raylight.rl.known_rewards import KNOWN_REWARDS, RewardFn
 
 # step(obs (M, N, O), actions (M, N, A)) -> next obs (M, N, O), reward (M, N), probability the episode goes on (M, N)
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -162,6 +164,7 @@ class PlannerConfig(BaseModel):
     cem_noise_beta: float = Field(0.0, ge=0, le=4, description="Colour of the CEM's sampling noise along the horizon, power spectrum 1/f^beta (0: white, PETS; iCEM: 2-4 for smooth plans).")
     cem_keep_elites: float = Field(0.0, ge=0, le=1, description="Fraction of each CEM iteration's elites carried into the next population (0: PETS; iCEM: 0.3).")
     cem_act_on: Literal["mean", "best"] = Field("mean", description="Act on the CEM's final mean (PETS) or on the best sequence it sampled (iCEM).")
+    reward_fn: Literal["learned", "pendulum", "reacher"] = Field("learned", description="Score plans with the ensemble's learned reward, or with the env's reward written out (raylight/rl/known_rewards.py; PETS plans with the task's reward given).")
 
     @model_validator(mode="after")
     def _elites_fit(self) -> PlannerConfig:
@@ -260,6 +263,7 @@ class PETSPlanner(nn.Module):
         self.register_buffer("action_scale", (high - low) / 2.0)
         self.register_buffer("action_bias", (high + low) / 2.0)
         self.model = DynamicsEnsemble(int(obs_space.shape[0]), self.act_dim, net.ensemble_size, net.hidden, net.activation)
+        self.reward_fn: RewardFn | None = None if net.reward_fn == "learned" else KNOWN_REWARDS[net.reward_fn].fn
 
     def initial_state(self, num_envs: int) -> torch.Tensor:
         return torch.zeros(num_envs, self.net.horizon * self.act_dim)
@@ -284,7 +288,8 @@ class PETSPlanner(nn.Module):
         std = torch.full_like(mean, self.net.cem_init_std)
 
         def step(x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            return self.model.step(x, a, sample=not deterministic)
+            next_x, reward, p_continue = self.model.step(x, a, sample=not deterministic)
+            return next_x, (reward if self.reward_fn is None else self.reward_fn(x, a, next_x)), p_continue
 
         def objective(plans: torch.Tensor) -> torch.Tensor:
             return imagined_returns(step, obs, self.to_env_units(plans), self.net.ensemble_size)

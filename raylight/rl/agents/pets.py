@@ -26,6 +26,7 @@ from raylight.core.optim import adam
 from raylight.core.registry import register_algorithm
 from raylight.rl.config import RLExperimentConfig
 from raylight.rl.dynamics import PlannerConfig, build_planner
+from raylight.rl.known_rewards import known_reward
 from raylight.rl.normalization import Moments
 from raylight.rl.off_policy import OffPolicyLearner
 from raylight.rl.replay import ReplayBatch, ReplaySamples
@@ -57,6 +58,8 @@ class PETS(OffPolicyLearner):
     def __init__(self, cfg: RLExperimentConfig, obs_space: gym.Space, act_space: gym.Space) -> None:
         super().__init__(cfg, obs_space, act_space)
         self.hp: PETSConfig = cfg.agent
+        if self.hp.reward_fn != "learned":
+            known_reward(self.hp.reward_fn, cfg.env.id)  # refuse another env's reward before anything trains
         self.planner = self.build_actor(self.hp, obs_space, act_space)
         obs_dim, act_dim = self.planner.model.obs_dim, self.planner.model.act_dim
         self.input_moments = Moments.empty((obs_dim + act_dim,))  # of (s, a)

@@ -75,3 +75,12 @@ def test_pets_policy_acts_from_python_and_export_is_refused_in_one_line(run_root
     lines = [ln for ln in out.stderr.strip().splitlines() if ln.startswith("raylight")]
     assert len(lines) == 1 and "planning through its learned model" in lines[0], out.stderr
     assert "Traceback" not in out.stderr and not (Path(run_root) / "exported").exists()
+
+
+def test_another_envs_known_reward_is_refused_in_one_line_before_a_run_dir(capsys: pytest.CaptureFixture[str], run_root: str) -> None:
+    from raylight.core.cli import main
+
+    assert main(["train", str(CONFIG), "agent.reward_fn=reacher", f"run_root={run_root}", "trainer.progress_bar=false", "tracking.backend=none"]) == 2
+    errors = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("raylight: error: ")]
+    assert errors == ["raylight: error: agent.reward_fn: 'reacher' is the reward of Reacher-v5, not of env.id Pendulum-v1"]
+    assert not Path(run_root).exists() or not any(Path(run_root).iterdir())
