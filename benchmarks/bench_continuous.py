@@ -5,7 +5,7 @@
   learning  greedy return (10 episodes) at the end and over the last 3 evaluations, and wall time, for each env in
             --envs: Pendulum-v1 at 20k env steps, Hopper-v5 / HalfCheetah-v5 / Walker2d-v5 at --budget
 
-Medians over seeds; results in benchmarks/results/continuous.md (+ continuous_runs.json).
+Medians over seeds; results in benchmarks/results/continuous.md (+ continuous.png, continuous_runs.json).
 Usage: python benchmarks/bench_continuous.py [--parts speed,learning] [--envs pendulum,hopper,halfcheetah]
        [--budget 100000] [--seeds 0,1,2] [--algos sac,td3] [--jobs 2] [--quick]
 A learning part run with some seeds or one algorithm merges into the saved section of the same envs and budget, so
@@ -240,6 +240,36 @@ def _title(key: str) -> str:
     return f"{TITLES[part]}: {', '.join(ENVS[e] for e in envs.split(','))}" + (f" ({int(budget):,} MuJoCo env steps)" if mujoco else "")
 
 
+def plot(sections: dict[str, dict]) -> Path | None:
+    """Each learning row's own-evaluation curves, raylight beside SB3: one thin line per seed, the median thick."""
+    rows = [r for key, section in sections.items() if key.startswith("learning:") for r in section["records"]]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 3.4), squeeze=False)
+    for ax, record in zip(axes[0], rows, strict=True):
+        for lib, key, color in (("raylight", "raylight", "tab:red"), ("SB3", "sb3", "tab:blue")):
+            curves = [run["curve"] for run in record[key] if run["curve"]]
+            for curve in curves:
+                ax.plot(*zip(*curve, strict=True), color=color, alpha=0.3, lw=0.8)
+            points = min(len(c) for c in curves)
+            ax.plot([median([c[i][0] for c in curves]) for i in range(points)], [median([c[i][1] for c in curves]) for i in range(points)],
+                    color=color, lw=2, label=f"{lib} (median of {len(curves)})")
+        ax.set_title(f"{record['algo'].upper()} on {record['env']}", fontsize=10)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("greedy return, own 10-episode eval")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = RESULTS / "continuous.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def render(sections: dict[str, dict], quick: bool) -> None:
     body = [f"# {'Quick check: ' if quick else ''}SAC and TD3 vs Stable-Baselines3", "", machine_line(None if quick else "continuous"), ""]
     for key, section in sections.items():
@@ -249,6 +279,10 @@ def render(sections: dict[str, dict], quick: bool) -> None:
                  table, ""]
         if not quick and key in READING:
             body += [READING[key], ""]
+    if not quick and plot(sections):
+        body += ["## Learning curves", "", "Each side's own greedy evaluations during training (thin: one seed; thick: the median over "
+                 "seeds). raylight plays the same 10 starts at every evaluation of a run, SB3 fresh ones: compare the shapes, and read "
+                 "the final returns on the common starts in the tables above.", "", "![learning curves](continuous.png)", ""]
     if not quick and not any(k.startswith("learning:") and k.split(":")[1] != "pendulum" for k in sections):
         body += ["## MuJoCo learning rows: not recorded", "", MUJOCO_NOT_RUN, ""]
     write_result("continuous-quick" if quick else "continuous", "\n".join(body))
