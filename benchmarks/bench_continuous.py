@@ -147,7 +147,9 @@ def learning(seeds: list[int], quick: bool, envs: list[str], budget: int, jobs: 
     for env in envs:
         steps = 2_000 if quick else (20_000 if env == "pendulum" else budget)
         every = 1_000 if quick else (2_000 if env == "pendulum" else 10_000)
-        calls = [(lib, algo, env, s, steps, every, quick) for algo in algos for lib in ("raylight", "SB3") for s in seeds]
+        # raylight and SB3 of one seed side by side, so both meet the same neighbour on the 2 cores (two raylight runs
+        # together, each with its own Ray services, then two SB3 runs, is not a like-for-like wall time)
+        calls = [(lib, algo, env, s, steps, every, quick) for algo in algos for s in seeds for lib in ("raylight", "SB3")]
         done = dict(zip(calls, run_side_by_side(_learning_run, calls, jobs), strict=True))
         for algo in algos:
             ours, theirs = ([done[(lib, algo, env, s, steps, every, quick)] for s in seeds] for lib in ("raylight", "SB3"))
@@ -210,16 +212,18 @@ EvalCallback draws fresh ones; on Pendulum the start alone moves a 10-episode me
 difference in how the two train, not measured here as a cause of the 1-2 reward: raylight collects 64 env steps, then
 makes 64 updates in one Lightning step while the workers already sample the next block with the previous weights
 (`experience = "pipelined"`); SB3 alternates one env step and one update.""",
-    "learning:hopper:100000": """**Reading (the run of 2026-12-07 08:40-09:01, quiet machine, one seed: a first MuJoCo row, not yet the issue's
-median of 3).** TD3 on Hopper-v5 at 100k env steps, RL Zoo settings on both sides, seed 0: raylight's final weights
-score 994 on the 100 common starts against SB3's 466, and its last 3 own evaluations 970 against 836; wall time
-1,227 s against 1,272 s (raylight 4 % faster), the two runs side by side on one core each. One seed of Hopper at 100k
-says little about who learns better: both curves swing by hundreds between evaluations 10k steps apart (raylight: 389,
-21, 643, 1,340, 926 from 60k on; SB3: 2,819 at 60k, then 1,514, 1,948, 1,280, 850), and SB3's best evaluation
-(2,819) is above any of raylight's. Not yet run: seeds 1 and 2, SAC, and HalfCheetah-v5. Each is one command that
-merges into this section, e.g. `python benchmarks/bench_continuous.py --parts learning --envs hopper --algos td3
---seeds 1,2 --jobs 2` (about 40 minutes) and `--algos sac --seeds 0 --jobs 2` (about 40 minutes, SAC costing about
-twice TD3 per env step); all of it is about 6 hours of these 2 cores.""",
+    "learning:hopper:100000": """**Reading (TD3: the runs of 2026-12-07 08:40-09:01 and 12:58-13:45, quiet machine, 3 seeds).** TD3 on
+Hopper-v5 at 100k env steps, RL Zoo settings on both sides: raylight's final weights score a median 994 on the 100
+common starts against SB3's 466, ahead on every seed (994 / 749 / 1,081 against 466 / 359 / 1,073); the last 3 own
+evaluations 881 against 836. The goal "at or above SB3's return" is met on this row. Hopper at 100k swings by hundreds
+between evaluations 10k steps apart (SB3's seed 0: 2,819 at 60k, then 1,514, 1,948, 1,280, 850; raylight's seed 0: 21
+at 70k, then 643, 1,340, 926), so one seed or one evaluation says little; SB3's best single evaluation
+(2,819) is above any of raylight's (1,340). Wall time: the table's medians, 1,424 s against 1,345 s, mix two
+arrangements. Seed 0 ran raylight beside SB3 (1,227 s against 1,272 s, raylight 4 % faster); seeds 1 and 2 ran two
+raylight runs together, each with its own Ray services, then two SB3 runs (1,424 / 1,424 s against 1,345 / 1,346 s,
+raylight 6 % slower). The script now pairs each seed's raylight run with its SB3 run. Not yet run: SAC (merges into
+this section: `--envs hopper --algos sac --seeds 0,1 --jobs 2`, about 50 minutes) and HalfCheetah-v5 (its own
+section: `--envs halfcheetah`, about 2.5 hours for both algorithms and 3 seeds).""",
 }
 MUJOCO_NOT_RUN = """`python benchmarks/bench_continuous.py --parts learning --envs hopper,halfcheetah --jobs 2` (3 seeds x 2 algorithms x
 2 libraries x 2 envs at 100k env steps) needs about 6 hours of these 2 cores: on a quiet machine a TD3 run pair (both
