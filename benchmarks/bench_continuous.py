@@ -9,7 +9,7 @@ Medians over seeds; results in benchmarks/results/continuous.md (+ continuous.pn
 Usage: python benchmarks/bench_continuous.py [--parts speed,learning] [--envs pendulum,hopper,halfcheetah]
        [--budget 100000] [--seeds 0,1,2] [--algos sac,td3] [--jobs 2] [--quick]
 A learning part run with some seeds or one algorithm merges into the saved section of the same envs and budget, so
-the MuJoCo rows (about 20 hours of 2 cores) can be filled over several sittings: the table says how many seeds each
+the MuJoCo rows (about 6 hours of 2 cores) can be filled over several sittings: the table says how many seeds each
 row holds.
 """
 
@@ -160,7 +160,7 @@ def learning(seeds: list[int], quick: bool, envs: list[str], budget: int, jobs: 
 
 def merge_records(saved: list[dict], new: list[dict], saved_seeds: list[int]) -> list[dict]:
     """``new`` runs merged into ``saved`` ones by (env, algo, seed), a new run replacing a saved one of the same seed: a
-    section too long for one sitting (the MuJoCo rows: ~20 hours of 2 cores) is filled a few seeds or one algorithm
+    section too long for one sitting (the MuJoCo rows: ~6 hours of 2 cores) is filled a few seeds or one algorithm
     at a time. Records saved before they carried ``seeds`` hold the section's seeds in order."""
     merged = {(r["env"], r["algo"]): {**r, "seeds": r.get("seeds", saved_seeds)} for r in saved}
     for record in new:
@@ -277,12 +277,21 @@ def plot(sections: dict[str, dict]) -> Path | None:
     return path
 
 
+def _sitting(entry: dict) -> str:
+    """What one sitting of a merged section ran: its algorithms and seeds, when, and the machine's load."""
+    ran = entry.get("ran")
+    what = f"{', '.join(a.upper() for a in ran['algos'])} seeds {ran['seeds']}" if ran else f"seeds {entry['seeds']}"
+    return f"{what}, run {entry['when']}. {load_conditions(entry)}"
+
+
 def render(sections: dict[str, dict], quick: bool) -> None:
     body = [f"# {'Quick check: ' if quick else ''}SAC and TD3 vs Stable-Baselines3", "", machine_line(None if quick else "continuous"), ""]
     for key, section in sections.items():
-        earlier = "".join(f" Merged with seeds {e['seeds']}, run {e['when']}. {load_conditions(e)}" for e in section.get("earlier", []))
+        sittings = [*section.get("earlier", []), section]
+        provenance = (f"Seeds {section['seeds']}, run {section['when']}. {load_conditions(section)}" if len(sittings) == 1 else
+                      f"Seeds {section['seeds']}, over {len(sittings)} sittings: " + " ".join(_sitting(e) for e in sittings))
         table = learning_table(section["records"]) if key.startswith("learning:") else section["table"]
-        body += [f"## {_title(key)}", "", f"Seeds {section['seeds']}, run {section['when']}. {load_conditions(section)}{earlier}", "",
+        body += [f"## {_title(key)}", "", provenance, "",
                  table, ""]
         if not quick and key in READING:
             body += [READING[key], ""]
@@ -327,11 +336,13 @@ def main() -> None:
             records = learning(seeds, args.quick, args.envs.split(","), args.budget, args.jobs, args.algos.split(","))
         key = part if part == "speed" else f"learning:{args.envs}:{args.budget}"
         batch = {"seeds": seeds, "when": time.strftime("%Y-%m-%d %H:%M"), "load": [load_start, os.getloadavg()[0]]}
+        if part != "speed":  # what this sitting ran; "seeds" becomes every seed the merged section holds
+            batch["ran"] = {"algos": args.algos.split(","), "seeds": seeds}
         if part != "speed":
             if key in sections and not args.quick:  # a few seeds or one algorithm at a time: merged into what is saved
                 old = sections[key]
                 records = merge_records(old["records"], records, old["seeds"])
-                batch["earlier"] = [*old.get("earlier", []), {k: old[k] for k in ("seeds", "when", "load") if k in old}]
+                batch["earlier"] = [*old.get("earlier", []), {k: old[k] for k in ("seeds", "ran", "when", "load") if k in old}]
                 batch["seeds"] = sorted({s for r in records for s in r["seeds"]})
             table = learning_table(records)
         sections[key] = {"table": table, "records": records, **batch}
