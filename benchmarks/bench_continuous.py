@@ -220,9 +220,10 @@ against 350 / 515 / 2,828: raylight ahead on 2 of 3, and SB3's seed 2 is the bes
 both rows, by the median. Hopper at 100k swings by hundreds between evaluations 10k steps apart (SB3's TD3 seed 0:
 2,819 at 60k, then 1,514, 1,948, 1,280, 850; SB3's SAC seed 2: 731 at 80k, 2,600 at 90k), so one seed or one
 evaluation says little. Wall time, where the goal is missed: SAC ran each seed's raylight run beside its SB3 run, and
-raylight took 1,439 / 1,330 / 1,403 s against 1,409 / 1,326 / 1,333 s, a median 5 % slower (0.3-5 % per seed). Where
-the extra seconds go was not measured on a quiet machine: the update-throughput table above, measured under load,
-put SAC's update at 34.5 ms against SB3's 34.6. TD3's medians, 1,424 s against 1,345 s, mix two arrangements: seed 0
+raylight took 1,439 / 1,330 / 1,403 s against 1,409 / 1,326 / 1,333 s, a median 5 % slower (0.3-5 % per seed). The
+update-throughput table above, re-measured quietly (15:27-15:30, nothing else running), shows where: SAC's gradient update costs
+13.0 ms in raylight against SB3's 12.4 (5 % more), TD3's 12.9 against 12.8; a run's 90,000 updates are most of its
+wall time. Why SAC's update costs more was not looked into this session. TD3's medians, 1,424 s against 1,345 s, mix two arrangements: seed 0
 paired raylight with SB3 (1,227 s against 1,272 s, raylight 4 % faster); seeds 1 and 2 ran two raylight runs
 together, each with its own Ray services, then two SB3 runs (1,424 / 1,424 s against 1,345 / 1,346 s). The script
 now pairs each seed's two runs, as SAC's were. Not yet run: HalfCheetah-v5 (its own section: `--envs halfcheetah
