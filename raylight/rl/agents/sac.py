@@ -68,10 +68,11 @@ class SAC(OffPolicyLearner):
         stats: dict[str, list[torch.Tensor]] = {"critic_loss": [], "actor_loss": [], "q_mean": [], "entropy": []}
         for g in range(batch.obs.shape[0]):
             mb = ReplayBatch(*(x[g] for x in batch))  # (B, ...)
-            # One actor pass over s and s' together: the s half drives the actor and alpha, the s' half the target.
-            actions_both, logp_both = self.actor.sample(torch.cat([mb.obs, mb.next_obs]))
-            pi_actions, next_actions = actions_both.chunk(2)
-            logp, next_logp = logp_both.chunk(2)
+            # a~ ~ pi(s) keeps its graph for the actor loss; a' ~ pi(s') needs none (one pass over both halves would
+            # backpropagate the actor loss through the s' half too: twice the actor's backward, for zero gradients).
+            pi_actions, logp = self.actor.sample(mb.obs)
+            with torch.no_grad():
+                next_actions, next_logp = self.actor.sample(mb.next_obs)
 
             # 1. temperature
             if self.hp.ent_coef is None:
@@ -80,8 +81,8 @@ class SAC(OffPolicyLearner):
 
             # 2. critics, on the soft clipped-double-Q target
             with torch.no_grad():
-                next_q = self.critic_target(mb.next_obs, next_actions.detach())  # (2, B)
-                target = soft_q_target(mb.returns, mb.discounts, next_q[0], next_q[1], next_logp.detach(), alpha)
+                next_q = self.critic_target(mb.next_obs, next_actions)  # (2, B)
+                target = soft_q_target(mb.returns, mb.discounts, next_q[0], next_q[1], next_logp, alpha)
             q = self.critic(mb.obs, mb.actions)  # (2, B)
             critic_loss = 0.5 * (q - target).pow(2).mean(dim=1).sum()
             self.optimizer_step(critic_opt, critic_loss, self.critic.parameters(), self.hp.max_grad_norm)
