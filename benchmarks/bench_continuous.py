@@ -221,13 +221,14 @@ both rows, by the median. Hopper at 100k swings by hundreds between evaluations 
 2,819 at 60k, then 1,514, 1,948, 1,280, 850; SB3's SAC seed 2: 731 at 80k, 2,600 at 90k), so one seed or one
 evaluation says little. Wall time, where the goal is missed: SAC ran each seed's raylight run beside its SB3 run, and
 raylight took 1,439 / 1,330 / 1,403 s against 1,409 / 1,326 / 1,333 s, a median 5 % slower (0.3-5 % per seed). The
-update-throughput table above, re-measured quietly (15:27-15:30, nothing else running), shows where: SAC's gradient update costs
+update-throughput table, measured quietly at 15:27-15:30 with nothing else running, showed where: SAC's gradient update costs
 13.0 ms in raylight against SB3's 12.4 (5 % more), TD3's 12.9 against 12.8; a run's 90,000 updates are most of its
 wall time. The cause, found afterwards (commit 73ae2a9): SAC drew a~ ~ pi(s) and a' ~ pi(s') in one actor pass, so
 the actor loss backpropagated through the s' half too, twice the actor's backward for zero gradients; a' is now drawn
 under no_grad, with the same random draws. Alternating old and new code on the quiet machine (15 interleaved blocks
 each), the old update cost 4-8 % more than SB3's (3 sittings), the new one 0.3 % more to 5 % less (4 sittings). The
-SAC rows and the table above ran the old code. TD3's medians, 1,424 s against 1,345 s, mix two arrangements: seed 0
+SAC rows ran the old code; the table above was re-measured with the new one at 18:48-18:51 (load 2.2 at its start, 1.0 at its end): SAC
+14.5 against 14.5 ms per update, TD3 14.5 against 14.3. TD3's medians, 1,424 s against 1,345 s, mix two arrangements: seed 0
 paired raylight with SB3 (1,227 s against 1,272 s, raylight 4 % faster); seeds 1 and 2 ran two raylight runs
 together, each with its own Ray services, then two SB3 runs (1,424 / 1,424 s against 1,345 / 1,346 s). The script
 now pairs each seed's two runs, as SAC's were.""",
