@@ -68,11 +68,9 @@ class SAC(OffPolicyLearner):
         stats: dict[str, list[torch.Tensor]] = {"critic_loss": [], "actor_loss": [], "q_mean": [], "entropy": []}
         for g in range(batch.obs.shape[0]):
             mb = ReplayBatch(*(x[g] for x in batch))  # (B, ...)
-            # a~ ~ pi(s) keeps its graph for the actor loss; a' ~ pi(s') needs none (one pass over both halves would
-            # backpropagate the actor loss through the s' half too: twice the actor's backward, for zero gradients).
+            # a~ ~ pi(s) keeps its graph for the actor loss; a' ~ pi(s') is drawn in step 2 under no_grad (one pass over
+            # both would backpropagate the actor loss through the s' half too: twice the actor's backward, for zeros).
             pi_actions, logp = self.actor.sample(mb.obs)
-            with torch.no_grad():
-                next_actions, next_logp = self.actor.sample(mb.next_obs)
 
             # 1. temperature
             if self.hp.ent_coef is None:
@@ -81,6 +79,7 @@ class SAC(OffPolicyLearner):
 
             # 2. critics, on the soft clipped-double-Q target
             with torch.no_grad():
+                next_actions, next_logp = self.actor.sample(mb.next_obs)
                 next_q = self.critic_target(mb.next_obs, next_actions)  # (2, B)
                 target = soft_q_target(mb.returns, mb.discounts, next_q[0], next_q[1], next_logp, alpha)
             q = self.critic(mb.obs, mb.actions)  # (2, B)
